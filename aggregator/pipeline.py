@@ -154,23 +154,10 @@ class Run:
         report.problems.append(f"{entry.url}: {exc}; will retry next run")
         log.error("source=%s url=%s: %s (will retry)", source.name, entry.url, exc)
 
-    def render(self, source: Source | None, entry: Entry, article: Article | None) -> Post:
-        """The post for an entry, with the source's topic and categories."""
-        settings = self.config.settings
-        return render_post(
-            entry,
-            article,
-            topic=source.topic if source else None,
-            categories=source.categories if source else [],
-            title_template=settings.title,
-            tz=settings.tz,
-            fallback_date=self.now or datetime.now(UTC),
-        )
-
     def _emit(
         self, source: Source, entry: Entry, article: Article | None, report: SourceReport
     ) -> None:
-        post = self.render(source, entry, article)
+        post = render_for(self.config, source, entry, article, self.now)
         if self.dry_run:
             report.new += 1
             report.written.append(post.filename)
@@ -188,18 +175,39 @@ class Run:
         log.info("source=%s url=%s: wrote %s", source.name, entry.url, post.filename)
 
 
+def render_for(
+    config: Config, source: Source, entry: Entry, article: Article | None, now: datetime | None
+) -> Post:
+    """The post for an entry, with the source's topic and categories and the configured layout."""
+    settings = config.settings
+    return render_post(
+        entry,
+        article,
+        topic=source.topic,
+        categories=source.categories,
+        title_template=settings.title,
+        tz=settings.tz,
+        fallback_date=now or datetime.now(UTC),
+    )
+
+
+def open_fetcher(config: Config) -> Fetcher:
+    """The HTTP client configured by `settings`."""
+    settings = config.settings
+    return Fetcher(
+        user_agent=settings.user_agent,
+        timeout=settings.timeout,
+        allow_private_networks=settings.allow_private_networks,
+        mirrors=settings.mirrors,
+    )
+
+
 async def fetch_sources(
     config: Config, sources: Sequence[Source], *, dry_run: bool = False, now: datetime | None = None
 ) -> list[SourceReport]:
     """One pass over the given sources: the `aggregator fetch` job."""
-    settings = config.settings
     with State(config.state_path) as state:
-        async with Fetcher(
-            user_agent=settings.user_agent,
-            timeout=settings.timeout,
-            allow_private_networks=settings.allow_private_networks,
-            mirrors=settings.mirrors,
-        ) as fetcher:
+        async with open_fetcher(config) as fetcher:
             return await Run(config, fetcher, state, dry_run, now).run(sources)
 
 
@@ -213,15 +221,9 @@ async def post_url(
     now: datetime | None = None,
 ) -> tuple[Post, Article, str | None]:
     """One post from one article URL, written unless `stdout`: (post, article, write outcome)."""
-    settings = config.settings
-    async with Fetcher(
-        user_agent=settings.user_agent,
-        timeout=settings.timeout,
-        allow_private_networks=settings.allow_private_networks,
-        mirrors=settings.mirrors,
-    ) as fetcher:
+    async with open_fetcher(config) as fetcher:
         page = await fetcher.get(url)
-    article = extract(page.body, page.url, tz=settings.tz, now=now)
+    article = extract(page.body, page.url, tz=config.settings.tz, now=now)
     entry = Entry(
         source="post",
         id=page.url,
@@ -229,15 +231,8 @@ async def post_url(
         title=article.title or "",
         published=article.published,
     )
-    post = render_post(
-        entry,
-        article,
-        topic=topic,
-        categories=categories,
-        title_template=settings.title,
-        tz=settings.tz,
-        fallback_date=now or datetime.now(UTC),
-    )
+    source = Source(name="post", type="feed", url=page.url, topic=topic, categories=categories)
+    post = render_for(config, source, entry, article, now)
     if stdout:
         return post, article, None
     with State(config.state_path) as state:

@@ -354,7 +354,9 @@ def extract(
     if lead is None:
         lead = take("summary", _find_lead(tree, title, heading, roots, blocks), "visible-text")
     if lead is None:
-        lead = take("summary", _lead_near_title(heading, meta.descriptions, blocks), "visible-text~meta")
+        lead = take(
+            "summary", _lead_near_title(heading, meta.descriptions, blocks), "visible-text~meta"
+        )
     while blocks and (
         (title and _same_text(blocks[0], title)) or (lead and _same_text(blocks[0], lead))
     ):
