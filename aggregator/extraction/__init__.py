@@ -35,8 +35,15 @@ LEAD_SELECTOR = (
     " [class*=sub-title], [class*=subhead], [class*=teaser], [class*=abstract], [id*=sapo],"
     " [itemprop=description]"
 )
-# How many element siblings after the headline may hold a lead matching the meta description.
-LEAD_SIBLINGS = 3
+# Elements that may show the meta description as an unnamed lead, and how many of its first
+# words must match (after at most MAX_PREFIX_WORDS words of an agency prefix).
+DESCRIPTION_TAGS = "h2, h3, h4, p, strong, b, em"
+DESCRIPTION_WORDS = 8
+MAX_PREFIX_WORDS = 4
+MAX_OPENING_CHARS = 400
+# An agency label written just before the lead ("(VTC News) -") belongs to it.
+INLINE_PREFIX_TAGS = frozenset({"span", "strong", "b", "em", "i"})
+MAX_PREFIX_CHARS = 40
 # A lead inside the content is one of its first few blocks.
 LEAD_BLOCKS = 3
 # Blocks before the headline inside the content (kicker, breadcrumb) are dropped up to this.
@@ -170,9 +177,21 @@ def _doc_order(root: LexborNode, wanted: set[int]) -> dict[int, int]:
     return found
 
 
-def _lead_candidates(tree: LexborHTMLParser, title: str | None) -> list[tuple[LexborNode, str]]:
+def _common_ancestor(first: LexborNode, second: LexborNode) -> LexborNode | None:
+    lineage: set[int] = set()
+    node: LexborNode | None = first
+    while node is not None:
+        lineage.add(node.mem_id)
+        node = node.parent
+    node = second
+    while node is not None and node.mem_id not in lineage:
+        node = node.parent
+    return node
+
+
+def _lead_candidates(scope: LexborNode, title: str | None) -> list[tuple[LexborNode, str]]:
     found = []
-    for node in tree.css(LEAD_SELECTOR):
+    for node in scope.css(LEAD_SELECTOR):
         if node.tag in ("meta", "html", "body", "h1"):
             continue
         text = node_text(node)
@@ -191,58 +210,98 @@ def _find_lead(
     heading: LexborNode | None,
     roots: list[LexborNode],
     blocks: list[str],
+    descriptions: list[Candidate],
+) -> tuple[str | None, str]:
+    """The visible lead and how it was found: a lead-classed element, else one showing the
+    meta description, placed after the headline and before (or atop) the body."""
+    body = tree.body
+    if body is None:
+        return None, ""
+    # The lead sits between the headline and the body: inside their common ancestor.
+    scope: LexborNode | None = body
+    if heading is not None and roots:
+        scope = _common_ancestor(heading, roots[0])
+    elif roots:
+        scope = roots[0].parent
+    hinted = _lead_candidates(scope or body, title)
+    found = _placed_lead(body, hinted, heading, roots, blocks)
+    if found is not None:
+        return found, "visible-text"
+    # Only now look for an unnamed dek: it costs a scan of the scope.
+    shown = _description_candidates(scope or body, descriptions, title)
+    found = _placed_lead(body, shown, heading, roots, blocks)
+    return (found, "visible-text~meta") if found is not None else (None, "")
+
+
+def _placed_lead(
+    body: LexborNode,
+    candidates: list[tuple[LexborNode, str]],
+    heading: LexborNode | None,
+    roots: list[LexborNode],
+    blocks: list[str],
 ) -> str | None:
-    """The visible lead: a lead-classed element after the headline, before or atop the body."""
-    candidates = _lead_candidates(tree, title)
+    """The first candidate after the headline and before (or atop) the body, not wrapping it."""
     if not candidates:
         return None
-    body = tree.body
     wanted = {node.mem_id for node, _ in candidates}
     if heading is not None:
         wanted.add(heading.mem_id)
     if roots:
         wanted.add(roots[0].mem_id)
-    order = _doc_order(body, wanted) if body is not None else {}
+    order = _doc_order(body, wanted)
     after = order.get(heading.mem_id, -1) if heading is not None else -1
     start = order.get(roots[0].mem_id) if roots else None
     first_blocks = blocks[:LEAD_BLOCKS]
     for node, text in candidates:
         index = order.get(node.mem_id)
-        if index is None or index <= after:
-            continue
-        if _wraps_body(text, blocks):
+        if index is None or index <= after or _wraps_body(text, blocks):
             continue
         if (start is not None and index < start) or text in first_blocks:
             return text
     return None
 
 
+def _description_candidates(
+    scope: LexborNode, descriptions: list[Candidate], title: str | None
+) -> list[tuple[LexborNode, str]]:
+    """Elements showing the meta description (an unnamed dek), with an agency prefix
+    ("(VTC News) -") written just before them."""
+    openings = [
+        words[:DESCRIPTION_WORDS] for c in descriptions if (words := _WORD.findall(c.value))
+    ]
+    openings = [words for words in openings if len(words) >= MIN_DESCRIPTION_WORDS]
+    if not openings:
+        return []
+    first_words = {opening[0] for opening in openings}
+    found = []
+    for node in scope.css(DESCRIPTION_TAGS):
+        raw = node.text(deep=True)
+        # Cheap filters first: most elements are far too short or too long, or start otherwise.
+        if not _LEAD_LENGTH[0] <= len(raw) <= 2 * _LEAD_LENGTH[1]:
+            continue
+        words = _WORD.findall(raw[:MAX_OPENING_CHARS])
+        starts = [i for i, word in enumerate(words[: MAX_PREFIX_WORDS + 1]) if word in first_words]
+        if not any(words[i : i + len(o)] == o for o in openings for i in starts):
+            continue
+        text = collapse(raw)
+        if not _LEAD_LENGTH[0] <= len(text) <= _LEAD_LENGTH[1] or text == title:
+            continue
+        prefix = node.prev
+        while (
+            prefix is not None and prefix.is_text_node and not (prefix.text_content or "").strip()
+        ):
+            prefix = prefix.prev
+        if prefix is not None and prefix.tag in INLINE_PREFIX_TAGS:
+            label = node_text(prefix)
+            if 0 < len(label) <= MAX_PREFIX_CHARS:
+                text = f"{label} {text}"
+        found.append((node, text))
+    return found
+
+
 def _wraps_body(text: str, blocks: list[str]) -> bool:
     """True when text holds one of the first body blocks and more: a wrapper, not a lead."""
     return any(block in text and block != text for block in blocks[:LEAD_BLOCKS])
-
-
-def _lead_near_title(
-    heading: LexborNode | None, descriptions: list[Candidate], blocks: list[str]
-) -> str | None:
-    """A sibling just after the headline that shows the meta description (an unnamed dek)."""
-    if heading is None or not descriptions:
-        return None
-    prefixes = [collapse(c.value)[:40].casefold() for c in descriptions if len(c.value) >= 30]
-    node = heading.next
-    seen = 0
-    while node is not None and seen < LEAD_SIBLINGS:
-        if node.is_element_node:
-            seen += 1
-            text = node_text(node)
-            if (
-                _LEAD_LENGTH[0] <= len(text) <= _LEAD_LENGTH[1]
-                and any(text.casefold().startswith(prefix) for prefix in prefixes)
-                and not _wraps_body(text, blocks)
-            ):
-                return text
-        node = node.next
-    return None
 
 
 def _opening_copy(blocks: list[str], description: str) -> int | None:
@@ -352,11 +411,8 @@ def extract(
         chooser.provenance["blocks"] = "generic"
 
     if lead is None:
-        lead = take("summary", _find_lead(tree, title, heading, roots, blocks), "visible-text")
-    if lead is None:
-        lead = take(
-            "summary", _lead_near_title(heading, meta.descriptions, blocks), "visible-text~meta"
-        )
+        found, origin = _find_lead(tree, title, heading, roots, blocks, meta.descriptions)
+        lead = take("summary", found, origin)
     while blocks and (
         (title and _same_text(blocks[0], title)) or (lead and _same_text(blocks[0], lead))
     ):

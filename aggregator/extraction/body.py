@@ -1,9 +1,11 @@
 """Generic main-content extraction: parsed page -> the article body's text blocks, in order.
 
-find_content scores containers by the paragraph text under them (readability-style, with class
-hints and a link-density penalty) and returns the winner plus its sibling candidates;
-text_blocks walks elements once and returns their block-level texts; extract_body ties them
-together, pruning boilerplate inside the content and dropping link lists.
+find_content scores containers by the paragraph text under them (readability-style: class-word
+factors, a link-density penalty, widening to an ancestor when the text is split) and returns
+the winner plus its sibling candidates; text_blocks walks elements once, iteratively, and
+returns their block-level texts; extract_body ties them together, pruning boilerplate inside
+the content and dropping link lists. The page is never mutated and every walk is iterative,
+so cost stays linear in page size and deep nesting cannot hit the recursion limit.
 """
 
 from __future__ import annotations
@@ -11,27 +13,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from aggregator.selectors import collapse
-
-# Removed from the whole page first: never article text.
-JUNK_TAGS = (
-    "script, style, noscript, template, iframe, svg, canvas, button, select, input, textarea,"
-    " object, embed, video, audio, map, dialog, [hidden], [style*='display:none'],"
-    " [style*='display: none'], [aria-hidden='true']:not(:has(p))"
-)
-# Reader comments: their paragraphs would outscore a short article.
-COMMENTS = (
-    "[id*=comment], [class*=comment], [id*=disqus], [class*=disqus], #respond,"
-    " [class*=discussion], [id*=discussion]"
-)
-ARTICLE_MARKERS = "h1, article, main, [itemprop=articleBody]"
-# Elements that hold the body text: each one's text scores its parent and grandparent.
-PARAGRAPHS = "p, pre, td, blockquote"
+# Never article text: not scored, not walked.
+JUNK_TAGS = frozenset(
+    {
+        "script", "style", "noscript", "template", "iframe", "svg", "canvas", "button", "select",
+        "input", "textarea", "object", "embed", "video", "audio", "map", "dialog",
+    }
+)  # fmt: skip
+# Reader comments (class/id words): their paragraphs would outscore a short article.
+COMMENT_MARKS = re.compile(r"comment|disqus|respond|discussion", re.IGNORECASE)
+# Elements that hold the body text: each one's text scores its nearest ancestors.
+PARAGRAPHS = frozenset({"p", "pre", "td", "blockquote"})
 # Containers whose own (direct) text counts as a paragraph: `<div>text<br>text</div>` pages.
-TEXT_CONTAINERS = "div, section, article, main, font, span"
+TEXT_CONTAINERS = frozenset({"div", "section", "article", "main", "font", "span"})
+_SCORED = ", ".join(sorted(PARAGRAPHS | TEXT_CONTAINERS))
 # Class/id words (matched anywhere in the class and id values) that raise or lower a container.
 POSITIVE = re.compile(
     r"article|body|content|entry|hentry|h-entry|main|page|post|text|blog|story|detail|noi-?dung",
@@ -44,14 +43,18 @@ NEGATIVE = re.compile(
     r"social|nav|menu|breadcrumb|byline|author|caption|hidden",
     re.IGNORECASE,
 )
-CLASS_WEIGHT = 25.0
+# Multipliers of a container's score for positive / negative class words (both: neutral).
+# Multiplying, not adding, keeps a one-paragraph wrapper named "paragraph" or "card-content"
+# from outscoring the element that holds all the paragraphs.
+POSITIVE_FACTOR = 1.5
+NEGATIVE_FACTOR = 0.5
 # Class or id words that mark boilerplate inside the content (matched on word parts).
 BOILERPLATE = re.compile(
     r"(?:^|[\s_-])(?:related|relate|share|sharing|social|comments?|tags?|tag-list|keywords?|"
     r"breadcrumbs?|advert\w*|ads|adv|banner|menu|navbar|popup|newsletter|subscribe|"
     r"widget|toolbar|print|rating|most-?read|more-?news|tin-?lien-?quan|lienquan|xem-?them|"
     r"box-?tin|cookie|promo|outbrain|taboola|recommended|read-?more|signup|paywall|modal|"
-    r"gallery|slideshow|carousel|lightbox)"
+    r"gallery|slideshow|carousel|lightbox|disqus)"
     r"(?:$|[\s_-])",
     re.IGNORECASE,
 )
@@ -64,6 +67,7 @@ LEADING_MARKS = re.compile(
 )
 # A block this long is prose: after it, bylines and datelines are kept.
 PROSE_CHARS = 80
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 # Tags that are navigation or page chrome when they sit inside the content.
 CHROME_TAGS = frozenset({"nav", "aside", "footer", "form", "header"})
 # A marked element is never pruned when its paragraphs score at least this share of the best
@@ -77,7 +81,7 @@ BLOCK_TAGS = frozenset(
         "tbody", "thead", "tfoot", "td", "th", "tr", "ul", "caption", "center", "br",
     }
 )  # fmt: skip
-SKIP_TAGS = frozenset({"img", "picture", "source", "head", "title", "meta", "link"})
+SKIP_TAGS = JUNK_TAGS | {"img", "picture", "source", "head", "title", "meta", "link"}
 # A block whose text is mostly link text is navigation or a related-articles list.
 MAX_LINK_DENSITY = 0.5
 MIN_PARAGRAPH = 25
@@ -90,11 +94,22 @@ TAG_SCORE = {"div": 5.0, "article": 8.0, "main": 5.0, "section": 3.0, "pre": 3.0
 # A paragraph's score goes to its ancestors, divided by these (Readability.js: 1, 2, level*3).
 ANCESTOR_DIVIDERS = (1.0, 2.0, 6.0, 9.0, 12.0)
 SIBLING_SHARE = 0.2
+# An ancestor of the best container holding this many candidates scoring within CLOSE_SCORE
+# of it holds the whole article (an article split over several columns or sections).
+MIN_CLOSE = 3
+CLOSE_SCORE = 0.7
+# How far up from a node the widening rules look.
+MAX_CLIMB = 10
 # A sibling <p> joins the content when it reads like prose (readability's rule).
 LONG_SIBLING = 80
 MAX_SIBLING_LINKS = 0.25
 SENTENCE_END = re.compile(r"\.( |$)")
 MIN_SIBLING_SCORE = 10.0
+
+
+def collapse(text: str) -> str:
+    """Collapse every run of whitespace (no-break spaces included) to one space and strip."""
+    return " ".join(text.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,31 +132,20 @@ def marks(node: LexborNode) -> str:
     return f"{attrs.get('class') or ''} {attrs.get('id') or ''}".strip()
 
 
-def remove_junk(tree: LexborHTMLParser) -> None:
-    """Drop scripts, styles, embeds, hidden elements and reader comments, in place."""
-    for node in tree.css(JUNK_TAGS):
-        if node.parent is not None:
-            node.decompose()
-    for node in tree.css(COMMENTS):
-        # A page wrapper named after its comment form still holds the article.
-        if node.parent is not None and node.css_first(ARTICLE_MARKERS) is None:
-            node.decompose()
-
-
 def _link_chars(node: LexborNode) -> int:
     return sum(len(a.text(deep=True).strip()) for a in node.css("a"))
 
 
-def _class_weight(node: LexborNode) -> float:
-    words = marks(node)
+@lru_cache(maxsize=4096)
+def _class_traits(words: str) -> tuple[float, bool]:
+    """The score factor class/id words give, and whether they name reader comments."""
     if not words:
-        return 0.0
-    weight = 0.0
-    if NEGATIVE.search(words):
-        weight -= CLASS_WEIGHT
+        return 1.0, False
+    comment = COMMENT_MARKS.search(words) is not None
+    negative = NEGATIVE.search(words) is not None
     if POSITIVE.search(words):
-        weight += CLASS_WEIGHT
-    return weight
+        return (1.0 if negative else POSITIVE_FACTOR), comment
+    return (NEGATIVE_FACTOR if negative else 1.0), comment
 
 
 def _paragraph_score(text: str) -> float:
@@ -153,14 +157,18 @@ def _paragraph_score(text: str) -> float:
 class _Candidate:
     node: LexborNode
     base: float
-    """From the tag and the class/id words."""
+    """From the tag."""
+    factor: float
+    """From the class/id words."""
+    comment: bool
+    """Named as reader comments."""
     content: float
     """From the paragraphs under the node."""
     link_density: float = 0.0
 
     @property
     def score(self) -> float:
-        return (self.base + self.content) * (1.0 - self.link_density)
+        return (self.base + self.content) * self.factor * (1.0 - self.link_density)
 
 
 def _link_density(node: LexborNode) -> float:
@@ -172,26 +180,31 @@ def _raw_scores(body: LexborNode) -> dict[int, _Candidate]:
     candidates: dict[int, _Candidate] = {}
 
     def credit_ancestors(node: LexborNode | None, score: float) -> None:
-        for divider in ANCESTOR_DIVIDERS:
-            if node is None or node.tag in ("body", "html"):
-                return
-            key = node.mem_id
-            found = candidates.get(key)
+        lineage: list[_Candidate] = []
+        while node is not None and len(lineage) < len(ANCESTOR_DIVIDERS):
+            if node.tag in ("body", "html"):
+                break
+            found = candidates.get(node.mem_id)
             if found is None:
-                base = TAG_SCORE.get(node.tag or "", 0.0) + _class_weight(node)
-                candidates[key] = _Candidate(node, base, score / divider)
-            else:
-                found.content += score / divider
+                factor, comment = _class_traits(marks(node))
+                tag_score = TAG_SCORE.get(node.tag or "", 0.0)
+                found = candidates[node.mem_id] = _Candidate(node, tag_score, factor, comment, 0.0)
+            if found.comment:
+                return  # a reader's comment, not the article
+            lineage.append(found)
             node = node.parent
+        for found, divider in zip(lineage, ANCESTOR_DIVIDERS, strict=False):
+            found.content += score / divider
 
-    for para in body.css(PARAGRAPHS):
-        text = para.text(deep=True).strip()
-        if len(text) >= MIN_PARAGRAPH:
-            credit_ancestors(para.parent, _paragraph_score(text))
-    for holder in body.css(TEXT_CONTAINERS):
-        text = holder.text(deep=False).strip()
-        if len(text) >= MIN_PARAGRAPH:
-            credit_ancestors(holder, _paragraph_score(text))
+    for node in body.css(_SCORED):
+        if node.tag in PARAGRAPHS:
+            text = node.text(deep=True).strip()
+            if len(text) >= MIN_PARAGRAPH:
+                credit_ancestors(node.parent, _paragraph_score(text))
+        else:
+            text = node.text(deep=False).strip()
+            if len(text) >= MIN_PARAGRAPH:
+                credit_ancestors(node, _paragraph_score(text))
     return candidates
 
 
@@ -215,10 +228,56 @@ def find_content(tree: LexborHTMLParser) -> Content:
     top = sorted(candidates.values(), key=lambda c: c.score, reverse=True)[:TOP_CANDIDATES]
     for candidate in top:
         candidate.link_density = _link_density(candidate.node)
-    best = max(top, key=lambda c: c.score)
+    best = _widen(max(top, key=lambda c: c.score), top, candidates)
     floor = best.content * PROTECTED_SHARE
     protected = frozenset(key for key, c in candidates.items() if c.content >= floor)
     return Content(_with_siblings(best, candidates), protected)
+
+
+def _ancestors(node: LexborNode) -> list[LexborNode]:
+    found: list[LexborNode] = []
+    parent = node.parent
+    while parent is not None and parent.tag not in ("body", "html") and len(found) < MAX_CLIMB:
+        found.append(parent)
+        parent = parent.parent
+    return found
+
+
+def _widen(
+    best: _Candidate, top: list[_Candidate], candidates: dict[int, _Candidate]
+) -> _Candidate:
+    """Move up from the best container when the article is split over several of them.
+
+    Readability's rules: an ancestor holding several near-best candidates, a parent scoring
+    higher than the node below it, and a parent whose only child is the best.
+    """
+    close = [c for c in top if c is not best and c.score >= best.score * CLOSE_SCORE]
+    if len(close) >= MIN_CLOSE:
+        lineages = [{c.node.mem_id} | {a.mem_id for a in _ancestors(c.node)} for c in close]
+        for ancestor in _ancestors(best.node):
+            if sum(ancestor.mem_id in lineage for lineage in lineages) >= MIN_CLOSE:
+                best = candidates.get(ancestor.mem_id) or _Candidate(ancestor, 0.0, 1.0, False, 0.0)
+                break
+    last = best.score
+    for ancestor in _ancestors(best.node)[:0]:
+        found = candidates.get(ancestor.mem_id)
+        if found is None:
+            continue
+        if found.link_density == 0.0:
+            found.link_density = _link_density(ancestor)
+        if found.score < last / 3:
+            break
+        if found.score > last:
+            best = found
+            break
+        last = found.score
+    parent = best.node.parent
+    while parent is not None and parent.tag not in ("body", "html"):
+        if sum(1 for _ in parent.iter()) != 1:
+            break
+        best = candidates.get(parent.mem_id) or _Candidate(parent, 0.0, 1.0, False, best.content)
+        parent = parent.parent
+    return best
 
 
 def _with_siblings(best: _Candidate, candidates: dict[int, _Candidate]) -> list[LexborNode]:
@@ -255,13 +314,23 @@ def _prunable(node: LexborNode, name: str, protected: frozenset[int], leading: b
 
     While leading (no prose seen yet), byline and dateline elements count as boilerplate.
     """
+    attrs = node.attributes
+    if "hidden" in attrs or _HIDDEN_STYLE.search(attrs.get("style") or ""):
+        return True
     if name not in CHROME_TAGS:
-        words = marks(node)
-        if not words or not (
-            BOILERPLATE.search(words) or (leading and LEADING_MARKS.search(words))
-        ):
+        words = f"{attrs.get('class') or ''} {attrs.get('id') or ''}".strip()
+        if not words:
+            return False
+        boilerplate, heading = _marked(words)
+        if not (boilerplate or (leading and heading)):
             return False
     return node.mem_id not in protected
+
+
+@lru_cache(maxsize=4096)
+def _marked(words: str) -> tuple[bool, bool]:
+    """Whether class/id words mark boilerplate, and whether they mark a byline or dateline."""
+    return BOILERPLATE.search(words) is not None, LEADING_MARKS.search(words) is not None
 
 
 def text_blocks(
@@ -338,8 +407,7 @@ def _children_reversed(node: LexborNode) -> list[LexborNode]:
 
 
 def extract_body(tree: LexborHTMLParser) -> tuple[list[LexborNode], list[Block]]:
-    """The content elements and their text blocks (boilerplate, link lists dropped). Mutates."""
-    remove_junk(tree)
+    """The content elements and their text blocks (boilerplate and link lists dropped)."""
     content = find_content(tree)
     blocks = [
         block

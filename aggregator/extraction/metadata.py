@@ -126,37 +126,37 @@ def _strings(value: Any, keys: tuple[str, ...] = ("url", "name", "@id")) -> Iter
                 return
 
 
-def json_ld_articles(tree: LexborHTMLParser) -> list[dict[str, Any]]:
-    """Every JSON-LD object of an article type, in page order (graphs and lists flattened)."""
-    found: list[dict[str, Any]] = []
-    for script in tree.css('script[type="application/ld+json"]'):
-        raw = script.text(deep=True, strip=True)
-        if not raw:
-            continue
+# Everything read_metadata needs, fetched in one pass over the page.
+METADATA_NODES = (
+    "meta[content], title, link[rel=canonical], base[href], script[type='application/ld+json'],"
+    " time[datetime], [itemprop=datePublished][datetime]"
+)
+
+
+def _json_ld(raw: str) -> list[dict[str, Any]]:
+    """The article-typed objects of one JSON-LD script (graphs and lists flattened)."""
+    raw = raw.strip()
+    if not raw:
+        return []
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        # Some CMSs emit raw newlines and tabs inside strings.
         try:
-            data = json.loads(raw)
+            data = json.loads(re.sub(r"[\x00-\x1f]+", " ", raw))
         except ValueError:
-            # Some CMSs emit raw newlines and tabs inside strings.
-            try:
-                data = json.loads(re.sub(r"[\x00-\x1f]+", " ", raw))
-            except ValueError:
-                continue
-        found.extend(obj for obj in _walk_json(data) if _types(obj) & ARTICLE_TYPES)
-    return found
+            return []
+    return [obj for obj in _walk_json(data) if _types(obj) & ARTICLE_TYPES]
 
 
-def _meta_index(tree: LexborHTMLParser) -> dict[tuple[str, str], str]:
-    index: dict[tuple[str, str], str] = {}
-    for meta in tree.css("meta"):
-        attrs = meta.attributes
-        content = attrs.get("content")
-        if content is None or not content.strip():
-            continue
-        for attr in ("property", "name", "itemprop"):
-            key = attrs.get(attr)
-            if key:
-                index.setdefault((attr, key.strip().lower()), content.strip())
-    return index
+def _index_meta(index: dict[tuple[str, str], str], attrs: dict[str, str | None]) -> None:
+    content = (attrs.get("content") or "").strip()
+    if not content:
+        return
+    for attr in ("property", "name", "itemprop"):
+        key = attrs.get(attr)
+        if key:
+            index.setdefault((attr, key.strip().lower()), content)
 
 
 def _from_meta(
@@ -173,24 +173,29 @@ def _from_meta(
 def read_metadata(tree: LexborHTMLParser) -> Metadata:
     """All metadata candidates of a page, JSON-LD first, then meta tags, then <time> and <title>."""
     meta = Metadata()
-    for obj in json_ld_articles(tree):
-        for value in _strings(obj.get("headline") or obj.get("name")):
-            meta.titles.append(Candidate(collapse(value), "json-ld:headline"))
-        for value in _strings(obj.get("datePublished") or obj.get("dateCreated")):
-            meta.published.append(Candidate(value, "json-ld:datePublished"))
-        for value in _strings(
-            obj.get("image") or obj.get("thumbnailUrl"), ("url", "contentUrl", "@id")
-        ):
-            meta.images.append(Candidate(value, "json-ld:image"))
-        for value in _strings(obj.get("description")):
-            meta.descriptions.append(Candidate(collapse(value), "json-ld:description"))
-        authors = obj.get("author")
-        if isinstance(authors, dict) and "Organization" in _types(authors):
-            authors = None
-        for value in _strings(authors, ("name",)):
-            if not value.startswith(("http://", "https://")):
-                meta.authors.append(Candidate(collapse(value), "json-ld:author"))
-    index = _meta_index(tree)
+    index: dict[tuple[str, str], str] = {}
+    articles: list[dict[str, Any]] = []
+    times: list[Candidate] = []
+    title: str | None = None
+    for node in tree.css(METADATA_NODES):
+        tag = node.tag
+        attrs = node.attributes
+        if tag == "meta":
+            _index_meta(index, attrs)
+        elif tag == "script":
+            articles += _json_ld(node.text(deep=True))
+        elif tag == "title":
+            title = title or collapse(node.text()) or None
+        elif tag == "link":
+            meta.canonical = meta.canonical or (attrs.get("href") or "").strip() or None
+        elif tag == "base":
+            meta.base = meta.base or (attrs.get("href") or "").strip() or None
+        else:
+            stamp = (attrs.get("datetime") or "").strip()
+            if stamp:
+                times.append(Candidate(stamp, "time[datetime]"))
+    for obj in articles:
+        _read_json_ld(meta, obj)
     meta.titles += [Candidate(collapse(c.value), c.origin) for c in _from_meta(index, META_TITLE)]
     meta.published += _from_meta(index, META_PUBLISHED)
     # The share-card picture (og:image) is the thumbnail the publisher chose for the article.
@@ -203,17 +208,26 @@ def read_metadata(tree: LexborHTMLParser) -> Metadata:
         for c in _from_meta(index, META_AUTHOR)
         if not c.value.startswith(("http://", "https://"))
     ]
-    for node in tree.css("time[datetime], [itemprop=datePublished][datetime]"):
-        stamp = node.attributes.get("datetime")
-        if stamp and stamp.strip():
-            meta.published.append(Candidate(stamp.strip(), "time[datetime]"))
-    title = tree.css_first("title")
-    if title is not None and title.text().strip():
-        meta.titles.append(Candidate(collapse(title.text()), "title"))
-    canonical = tree.css_first('link[rel="canonical"]')
-    if canonical is not None:
-        meta.canonical = (canonical.attributes.get("href") or "").strip() or None
-    base = tree.css_first("base[href]")
-    if base is not None:
-        meta.base = (base.attributes.get("href") or "").strip() or None
+    meta.published += times
+    if title:
+        meta.titles.append(Candidate(title, "title"))
     return meta
+
+
+def _read_json_ld(meta: Metadata, obj: dict[str, Any]) -> None:
+    for value in _strings(obj.get("headline") or obj.get("name")):
+        meta.titles.append(Candidate(collapse(value), "json-ld:headline"))
+    for value in _strings(obj.get("datePublished") or obj.get("dateCreated")):
+        meta.published.append(Candidate(value, "json-ld:datePublished"))
+    for value in _strings(
+        obj.get("image") or obj.get("thumbnailUrl"), ("url", "contentUrl", "@id")
+    ):
+        meta.images.append(Candidate(value, "json-ld:image"))
+    for value in _strings(obj.get("description")):
+        meta.descriptions.append(Candidate(collapse(value), "json-ld:description"))
+    authors = obj.get("author")
+    if isinstance(authors, dict) and "Organization" in _types(authors):
+        authors = None
+    for value in _strings(authors, ("name",)):
+        if not value.startswith(("http://", "https://")):
+            meta.authors.append(Candidate(collapse(value), "json-ld:author"))
