@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -18,14 +18,16 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from aggregator.errors import ConfigError
 from aggregator.selectors import Selector, SelectorSyntaxError, parse_selector
+from aggregator.urls import url_problem
 
 DEFAULT_USER_AGENT = "aggregator/0.1 (news aggregator for a static site; +https://github.com/aggregator-news/aggregator)"
 DEFAULT_TITLE = " [{topic}] {title}"
-SOURCE_TYPES = ("feed", "google_alerts")
+SOURCE_TYPES = ("feed", "google_alerts", "listing", "sitemap", "google_news")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -41,13 +43,58 @@ CssSelector = Annotated[str, AfterValidator(_check_selector)]
 
 
 def _check_http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if url_problem(value) is not None:  # not http(s), no host, a port out of range, http://[x/
         raise ValueError(f"{value!r} is not an http(s) URL")
     return value
 
 
 HttpURL = Annotated[str, AfterValidator(_check_http_url)]
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+MIN_EVERY = timedelta(seconds=1)
+"""Shortest polling interval accepted (seconds are for tests; real feeds want 15m or more)."""
+MAX_DURATION = timedelta(days=3650)
+"""Longest duration accepted: dates plus or minus it stay far inside what datetime can hold."""
+
+
+def parse_duration(value: str) -> timedelta:
+    """ "30s", "15m", "2h", "1h30m", "1d" -> timedelta; ValueError for anything else, and for a
+    duration longer than MAX_DURATION (3650d)."""
+    match = _DURATION.match(value)
+    if not value or not match:
+        raise ValueError(f"{value!r} is not a duration like 30s, 15m, 2h, 1h30m or 1d")
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    try:
+        duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:
+        duration = MAX_DURATION + timedelta(days=1)  # reported as too long, below
+    if duration > MAX_DURATION:
+        raise ValueError(f"duration {value!r} is longer than the maximum of {MAX_DURATION.days}d")
+    return duration
+
+
+def _check_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+def _check_interval(value: str) -> str:
+    if parse_duration(value) < MIN_EVERY:
+        raise ValueError(f"interval {value!r} is shorter than the minimum of 1s")
+    return value
+
+
+def _check_cron(value: str) -> str:
+    # Imported here because the scheduler module imports this one.
+    from aggregator.schedule import cron_trigger
+
+    cron_trigger(value, ZoneInfo("UTC"))
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_check_duration)]
+Interval = Annotated[str, AfterValidator(_check_interval)]
+CronExpression = Annotated[str, AfterValidator(_check_cron)]
 
 
 def _check_template(value: str) -> str:
@@ -84,6 +131,43 @@ class ArticleRules(_Strict):
         return parse_selector(value) if value else None
 
 
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    return value
+
+
+def _check_keyword(value: str) -> str:
+    if not re.search(r"\w", value):
+        raise ValueError(f"keyword {value!r} has no letter or digit")
+    return value
+
+
+Keyword = Annotated[str, AfterValidator(_check_keyword)]
+
+
+class ListingRules(_Strict):
+    """How to read a listing (category or home) page: CSS selectors with ::text / ::attr(x)."""
+
+    link: CssSelector
+    """The article links (their href unless ::attr names another attribute)."""
+    item: CssSelector | None = None
+    """One element per article; link, title, date and image are then looked up inside it."""
+    title: CssSelector | None = None
+    date: CssSelector | None = None
+    image: CssSelector | None = None
+    include: Annotated[str, AfterValidator(_check_regex)] | None = None
+    """Regular expression a link's path (or whole URL) must match."""
+    next: CssSelector | None = None
+    """The next page's link (default: rel="next" and common pagination links)."""
+    pages: int = Field(default=1, ge=1, le=20)
+    """Listing pages read per run, following "next page" links."""
+    other_sites: bool = False
+    """Keep links to other sites (by default only the listing's own site)."""
+
+
 class Settings(_Strict):
     """The `settings:` block. Paths are relative to the configuration file."""
 
@@ -97,8 +181,46 @@ class Settings(_Strict):
     """URL prefix -> prefix of a local mirror to download from instead; posts keep the original."""
     timeout: float = Field(default=30.0, gt=0)
     """Seconds allowed for one request, from connecting to the last byte."""
+    connect_timeout: float = Field(default=10.0, gt=0)
+    """Seconds allowed to open a connection (at most `timeout`)."""
+    max_connections: int = Field(default=16, ge=1)
+    """Requests in flight at once, over all hosts."""
+    per_host_connections: int = Field(default=2, ge=1)
+    """Requests in flight at once to one host (feeds and articles together)."""
+    host_delay: float = Field(default=0.5, ge=0)
+    """Seconds between the starts of two requests to one host (robots.txt Crawl-delay raises it)."""
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    """Largest body accepted, both as downloaded and once decompressed."""
+    max_redirects: int = Field(default=5, ge=0)
+    """Redirects followed for one URL."""
+    request_retries: int = Field(default=2, ge=0)
+    """Retries within a run after a timeout, connection error, 408, 429 or 5xx."""
+    retry_backoff: float = Field(default=1.0, ge=0)
+    """Seconds before the first retry; doubled for each next one, with jitter."""
+    retry_max_wait: float = Field(default=30.0, ge=0)
+    """Longest wait before a retry; a Retry-After asking for more fails the URL for this run."""
+    robots_txt: bool = True
+    """Obey each host's robots.txt (rules and Crawl-delay)."""
+    source_backoff: float = Field(default=600.0, ge=0)
+    """Seconds a source whose feed failed is left alone; doubled per failure in a row (0: off)."""
+    source_backoff_max: float = Field(default=6 * 3600.0, ge=0)
+    """Longest a failing source is left alone; it is never given up."""
     max_retries: int = Field(default=3, ge=1)
     """Runs in a row an article may fail to download before a post is made from the feed alone."""
+    include: list[Keyword] = Field(default_factory=list)
+    """Every source: keep only entries whose title or summary has one of these keywords."""
+    exclude: list[Keyword] = Field(default_factory=list)
+    """Every source: skip entries whose title or summary has one of these keywords."""
+    max_age: Duration | None = None
+    """Every source: skip entries published longer ago than this (a source's own wins)."""
+    near_duplicate_window: Duration = "3d"
+    """Skip a story whose text is nearly that of a post published within this time ("0s": off)."""
+    near_duplicate_distance: int = Field(default=6, ge=0, le=16)
+    """SimHash bits (of 64) in which two texts of one story may differ."""
+    every: Interval = "1h"
+    """`aggregator run`: how often a source without its own `every:` or `cron:` is fetched."""
+    jitter: Duration = "1m"
+    """`aggregator run`: random delay up to this (at most half the interval) added to each run."""
 
     @field_validator("timezone")
     @classmethod
@@ -119,11 +241,37 @@ class Source(_Strict):
     """One entry of `sources:`."""
 
     name: str
-    type: Literal["feed", "google_alerts"]
+    type: Literal["feed", "google_alerts", "listing", "sitemap", "google_news"]
     url: HttpURL
     topic: str | None = None
     categories: list[str] = Field(default_factory=list)
     article: ArticleRules | None = None
+    listing: ListingRules | None = None
+    """Required for (and only for) type `listing`."""
+    include: list[Keyword] = Field(default_factory=list)
+    """Keep only entries whose title or summary has one of these keywords."""
+    exclude: list[Keyword] = Field(default_factory=list)
+    """Skip entries whose title or summary has one of these keywords."""
+    max_age: Duration | None = None
+    """Skip entries published longer ago than this (overrides settings.max_age)."""
+    every: Interval | None = None
+    """`aggregator run`: fetch this source at this interval (default settings.every)."""
+    cron: CronExpression | None = None
+    """`aggregator run`: fetch this source at these times (crontab syntax, settings.timezone)."""
+
+    @model_validator(mode="after")
+    def _listing_block(self) -> Source:
+        if self.type == "listing" and self.listing is None:
+            raise ValueError("type 'listing' needs a 'listing:' block with at least 'link'")
+        if self.type != "listing" and self.listing is not None:
+            raise ValueError(f"'listing:' is only for type 'listing', not {self.type!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> Source:
+        if self.every is not None and self.cron is not None:
+            raise ValueError("give either 'every' or 'cron', not both")
+        return self
 
     @field_validator("name")
     @classmethod

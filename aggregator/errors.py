@@ -6,6 +6,8 @@ AggregatorError
  |    +-- BlockedURLError       the URL is refused before any request (scheme, private address)
  +-- FeedError                  a downloaded feed could not be parsed (url)
  +-- StateError                 the state file is unreadable, corrupt or not ours (path)
+ +-- LockedError                another run holds the lock next to the state file (path, holder)
+ +-- PublishError               git could not commit or push the posts (repository, command)
 """
 
 from __future__ import annotations
@@ -64,3 +66,20 @@ class StateError(AggregatorError):
     def __init__(self, path: str, message: str):
         self.path = path
         super().__init__(f"{path}: {message}")
+
+
+class LockedError(AggregatorError):
+    """Raised when another run holds the lock next to the state file."""
+
+    def __init__(self, path: str, holder: str):
+        self.path = path
+        self.holder = holder
+        super().__init__(f"{path}: another aggregator run holds the lock ({holder})")
+
+
+class PublishError(AggregatorError):
+    """Raised when git cannot commit or push the posts a run wrote."""
+
+    def __init__(self, repo: str, message: str):
+        self.repo = repo
+        super().__init__(f"{repo}: {message}")

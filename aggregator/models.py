@@ -22,6 +22,11 @@ class Entry:
     summary: str = ""
     published: datetime | None = None
     image: str | None = None
+    publisher: str | None = None
+    """Who published the article, when the source names it (Google News)."""
+    article_page: bool = True
+    """False when `url` does not lead to the article's own page (a Google News link that cannot be
+    decoded offline): the post is then made from the entry alone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,12 @@ class Article:
         """The body blocks joined by blank lines."""
         return "\n\n".join(self.blocks)
 
+    def missing(self) -> list[str]:
+        """What a post needs from the page but did not get: "text" and/or "date"."""
+        return [
+            name for name, value in (("text", self.blocks), ("date", self.published)) if not value
+        ]
+
 
 @dataclass(frozen=True, slots=True)
 class Post:
@@ -65,13 +76,28 @@ class SourceReport:
     url: str
     new: int = 0
     skipped: int = 0
+    """Entries not worked on: already handled, duplicates and filtered ones together."""
     failed: int = 0
+    duplicates: int = 0
+    """Of the skipped: the same article already posted or taken by another source."""
+    filtered: int = 0
+    """Of the skipped: left out by the include/exclude/max_age filters."""
+    entries: int = 0
+    """Entries the source listed in this run."""
+    seconds: float = 0.0
+    """Wall time of the source's run, from its first request to its last post."""
     error: str | None = None
     """Why the whole source failed (feed download or parse), if it did."""
+    deferred: str | None = None
+    """Why the source was not polled in this run (backing off after failures, or not due yet)."""
+    not_modified: bool = False
+    """True when the feed answered 304 Not Modified: nothing was parsed."""
     problems: list[str] = field(default_factory=list)
     """One message per failed or degraded entry, each naming its URL."""
     written: list[str] = field(default_factory=list)
     """File names of the posts written (or that would be, in a dry run)."""
+    updated: list[str] = field(default_factory=list)
+    """File names of existing posts rewritten (a later source's topic added to `tags:`)."""
 
     @property
     def ok(self) -> bool:

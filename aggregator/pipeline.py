@@ -8,21 +8,66 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from aggregator.config import Config, Source
-from aggregator.errors import AggregatorError, FeedError, FetchError
+from aggregator.config import Config, Source, parse_duration
+from aggregator.dedup import Fingerprint, fingerprint, same_story, to_signed
+from aggregator.errors import FeedError, FetchError
+from aggregator.events import NoEvents, Outcome, RunEvents
 from aggregator.extraction import extract
-from aggregator.fetch import Fetcher, Page
+from aggregator.fetch import Fetcher, Page, Validators
+from aggregator.filters import EntryFilter, reject_entry
 from aggregator.models import Article, Entry, Post, SourceReport
-from aggregator.render import render_post
-from aggregator.sources import PARSERS
-from aggregator.state import State
-from aggregator.write import write_post
+from aggregator.render import render_post, set_tags
+from aggregator.sources import read_source
+from aggregator.state import State, StoryRecord
+from aggregator.urls import canonical_url, same_site
+from aggregator.write import free_filename, remove_stale_temps, write_post
 
 log = logging.getLogger(__name__)
+
+
+class _Turns:
+    """Lets entries fetched concurrently decide post-or-skip one at a time, in claim order, so
+    that the first source listed wins a duplicate whatever the timing."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._finished: set[int] = set()
+        self._waiting: dict[int, asyncio.Future[None]] = {}
+        """Entry number -> what wakes it; one each, so a finish wakes only the next in line."""
+
+    async def wait(self, number: int) -> None:
+        """Return once every entry claimed before this one is finished."""
+        if self._next < number:
+            waiter = self._waiting[number] = asyncio.get_running_loop().create_future()
+            await waiter
+
+    def finish(self, number: int) -> None:
+        """Mark an entry finished (posted, skipped or failed)."""
+        self._finished.add(number)
+        while self._next in self._finished:
+            self._finished.discard(self._next)
+            self._next += 1
+            self._wake(self._next)
+
+    def _wake(self, number: int) -> None:
+        waiter = self._waiting.pop(number, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Story:
+    """What identifies an entry's story: its canonical URLs and its text fingerprint."""
+
+    keys: tuple[str, ...]
+    fingerprint: Fingerprint
+    published: datetime
 
 
 @dataclass
@@ -34,10 +79,26 @@ class Run:
     state: State
     dry_run: bool = False
     now: datetime | None = None
+    events: RunEvents = field(default_factory=NoEvents)
 
     def __post_init__(self) -> None:
         self._claimed: set[str] = set()
+        """Canonical URLs of the entries claimed in this run."""
         self._echoes: list[Entry] = []
+        self._echoes_of: dict[str, list[Entry]] = {}
+        """Canonical URL -> entries of later sources that found the article claimed before."""
+        self._turn: dict[int, int] = {}
+        """id() of a claimed entry -> its place in claim order (ids may repeat within a feed)."""
+        self._turns = _Turns()
+        self._posted: dict[str, str] = {}
+        """Canonical URL -> post file, for the posts of this run (dry runs write no state)."""
+        self._stories: list[tuple[str, _Story]] = []
+        self._sources: dict[str, Source] = {}
+        self._polled: dict[str, Page] = {}
+        self._incomplete: set[str] = set()
+        """Sources whose extra documents (next pages, child sitemaps) did not all arrive."""
+        self._updated: dict[str, str] = {}
+        """Post file rewritten with a new tag -> the source whose topic it got (first one)."""
 
     async def run(self, sources: Sequence[Source]) -> list[SourceReport]:
         """Run the sources concurrently; reports in the order given.
@@ -46,8 +107,9 @@ class Run:
         announced by several sources is posted by the first one listed, whatever the timing.
         """
         reports = [SourceReport(source.name, source.url) for source in sources]
+        self._sources = {source.name: source for source in sources}
         feeds = await asyncio.gather(
-            *(self._read_source(s, r) for s, r in zip(sources, reports, strict=True))
+            *(self._poll_source(s, r) for s, r in zip(sources, reports, strict=True))
         )
         work = [
             self._run_entries(source, self._claim(source, entries, report), report)
@@ -55,66 +117,244 @@ class Run:
             if entries is not None
         ]
         await asyncio.gather(*work)
+        for report in reports:
+            if report.error is not None:
+                self.events.source_done(report)
         if not self.dry_run:
             # Entries whose URL another source took in this run are duplicates once it is posted.
             for entry in self._echoes:
-                if self.state.post_for_url(entry.url) is not None:
+                file = self._post_for((canonical_url(entry.url), entry.url))
+                if file is not None:
+                    self._tag(file, self._sources[entry.source])
                     self.state.mark_done(entry.source, entry.id, entry.url, "duplicate")
             for source, report in zip(sources, reports, strict=True):
-                self.state.record_source(source.name, report.error)
+                report.updated.extend(
+                    file for file, name in self._updated.items() if name == source.name
+                )
+                if report.deferred is None:
+                    self.state.record_source(source.name, report.error)
+                    self._remember_poll(source, report)
         return reports
 
-    async def _read_source(self, source: Source, report: SourceReport) -> list[Entry] | None:
-        """The entries of a source's document; None (and the error reported) when it failed."""
+    async def list_entries(self, source: Source, report: SourceReport) -> list[Entry] | None:
+        """A source's current entries, none claimed or posted (`aggregator check`); None when
+        the source failed, with the reason in `report.error`."""
+        return await self._read_source(source, report)
+
+    async def _poll_source(self, source: Source, report: SourceReport) -> list[Entry] | None:
+        """`_read_source` with a conditional GET, unless the source is backing off or not due.
+
+        A source left alone this run, or whose feed answered 304, has no entries to work on.
+        """
+        deferred = self._deferral(source)
+        if deferred is not None:
+            report.deferred = deferred
+            report.problems.append(f"{source.url}: not polled: {deferred}")
+            log.warning("source=%s url=%s: not polled: %s", source.name, source.url, deferred)
+            return []
+        cache = self.state.http_cache(source.name, source.url)
+        validators = Validators(cache.etag, cache.last_modified) if cache else None
+        return await self._read_source(source, report, validators)
+
+    def _deferral(self, source: Source) -> str | None:
+        """Why a source is not polled now (backing off, or its feed's polling floor), or None."""
+        now = self.now or datetime.now(UTC)
+        until = self.state.backoff_until(source.name)
+        if until is not None and until > now:
+            health = self.state.source_health(source.name)
+            failures = health.failures if health else 0
+            last = (health.last_error or "") if health else ""
+            return (
+                f"backing off until {until:%Y-%m-%d %H:%M:%S} UTC after {failures} failed"
+                f" run(s) in a row (last error: {last.removeprefix(source.url + ': ')})"
+            )
+        cache = self.state.http_cache(source.name, source.url)
+        if cache is not None and cache.not_before is not None and cache.not_before > now:
+            return (
+                f"not due until {cache.not_before:%Y-%m-%d %H:%M:%S} UTC"
+                " (the feed's Cache-Control max-age or <ttl> asks not to poll sooner)"
+            )
+        return None
+
+    def _remember_poll(self, source: Source, report: SourceReport) -> None:
+        """After a polled source: its backoff, and the validators and polling floor of its feed.
+
+        Validators are kept only when every entry worked: a failed entry must be retried next
+        run, which a 304 would prevent.
+        """
+        now = self.now or datetime.now(UTC)
+        settings = self.config.settings
+        if report.error is not None:
+            health = self.state.source_health(source.name)
+            failures = health.failures if health else 1
+            delay = min(
+                settings.source_backoff * 2 ** min(failures - 1, 30), settings.source_backoff_max
+            )
+            if delay > 0:
+                self.state.set_backoff(source.name, now + timedelta(seconds=delay))
+            return
+        if self.state.backoff_until(source.name) is not None:
+            self.state.set_backoff(source.name, None)
+        page = self._polled.get(source.name)
+        if page is None:
+            return
+        floor = page.poll_floor
+        not_before = page.fetched_at + timedelta(seconds=floor) if floor else None
+        validators = page.validators
+        if page.not_modified:
+            cache = self.state.http_cache(source.name, source.url)
+            validators = Validators(
+                validators.etag or (cache.etag if cache else None),
+                validators.last_modified or (cache.last_modified if cache else None),
+            )
+        if not report.ok or source.name in self._incomplete:
+            validators = Validators()
+        self.state.save_http_cache(
+            source.name, source.url, validators.etag, validators.last_modified, not_before
+        )
+
+    async def _read_source(
+        self, source: Source, report: SourceReport, validators: Validators | None = None
+    ) -> list[Entry] | None:
+        """The entries of a source's document; None (and the error reported) when it failed.
+
+        With `validators` the request is conditional: a 304 gives no entries and no parsing.
+        """
+        self.events.source_started(source.name, source.url)
+        started = time.monotonic()
         try:
-            page = await self.fetcher.get(source.url)
-            return PARSERS[source.type](page.body, page.url, source.name)
+            page = await self.fetcher.get(source.url, validators=validators)
+            self._polled[source.name] = page
+            if page.not_modified:
+                report.not_modified = True
+                return []
+            documents = await read_source(
+                source,
+                page,
+                self.fetcher.get,
+                tz=self.config.settings.tz,
+                now=self.now,
+                max_age=self._max_age(source),
+            )
+            for problem in documents.problems:
+                report.problems.append(problem)
+                log.warning("source=%s url=%s: %s", source.name, source.url, problem)
+            if documents.problems:
+                # A listing page or child sitemap failed: no 304 next run, so it is read again.
+                self._incomplete.add(source.name)
+            return documents.entries
         except (FetchError, FeedError) as exc:
             report.error = str(exc)
             log.error("source=%s url=%s: %s", source.name, source.url, exc)
             return None
+        except Exception as exc:  # a bug or an input nobody foresaw: this source only
+            report.error = f"{source.url}: unexpected error ({type(exc).__name__}: {exc})"
+            log.error("source=%s url=%s: %s", source.name, source.url, report.error, exc_info=exc)
+            return None
+        finally:
+            report.seconds += time.monotonic() - started
 
     def _claim(self, source: Source, entries: list[Entry], report: SourceReport) -> list[Entry]:
         """The entries this source must work on, oldest first; the rest are counted as skipped."""
         todo: list[Entry] = []
+        report.entries = len(entries)
         for entry in entries:
+            try:
+                key = canonical_url(entry.url)
+            except ValueError:
+                report.skipped += 1
+                report.problems.append(f"{entry.url!r}: not a valid URL; entry skipped")
+                self.events.entry_done(source.name, entry.url, "failed", "not a valid URL")
+                continue
             if self.state.is_done(source.name, entry.id):
                 report.skipped += 1
-            elif entry.url in self._claimed:
+                self.events.entry_done(source.name, entry.url, "skipped", "already handled")
+            elif (reason := self._rejected(source, entry, None)) is not None:
                 report.skipped += 1
+                report.filtered += 1
+                self.events.entry_done(source.name, entry.url, "filtered", reason)
+                log.info("source=%s url=%s: filtered: %s", source.name, entry.url, reason)
+            elif key in self._claimed:
+                report.skipped += 1
+                report.duplicates += 1
+                self.events.entry_done(
+                    source.name, entry.url, "duplicate", "taken by another source"
+                )
                 self._echoes.append(entry)
-            elif self.state.post_for_url(entry.url) is not None:
+                self._echoes_of.setdefault(key, []).append(entry)
+            elif (file := self._post_for((key, entry.url))) is not None:
                 report.skipped += 1
+                report.duplicates += 1
+                self.events.entry_done(source.name, entry.url, "duplicate", "already posted")
                 if not self.dry_run:
+                    self._tag(file, source)
                     self.state.mark_done(source.name, entry.id, entry.url, "duplicate")
             else:
-                self._claimed.add(entry.url)
+                self._claimed.add(key)
                 todo.append(entry)
         # Feeds list newest first; posts are written in the order the news happened.
         todo.reverse()
+        for entry in todo:
+            self._turn[id(entry)] = len(self._turn)
+        self.events.source_listed(source.name, len(todo))
         return todo
 
     async def _run_entries(self, source: Source, todo: list[Entry], report: SourceReport) -> None:
+        started = time.monotonic()
         await asyncio.gather(*(self._run_entry(source, entry, report) for entry in todo))
+        report.seconds += time.monotonic() - started
+        self.events.source_done(report)
 
     async def _run_entry(self, source: Source, entry: Entry, report: SourceReport) -> None:
+        turn = self._turn[id(entry)]
         try:
-            page = await self.fetcher.get(entry.url)
-        except FetchError as exc:
-            self._entry_failed(source, entry, report, exc)
-            return
-        article = self._extract(source, entry, page, report)
-        self._emit(source, entry, article, report)
+            if not entry.article_page:
+                # An undecodable Google News link: the page behind it is Google's, not the article.
+                await self._turns.wait(turn)
+                await self._emit(source, entry, None, report)
+                return
+            try:
+                # Pages in claim order, as far as the limits allow: each can be written soon.
+                page = await self.fetcher.get(entry.url, priority=turn)
+            except FetchError as exc:
+                await self._turns.wait(turn)
+                await self._entry_failed(source, entry, report, exc)
+                return
+            # Let the request that took this one's connection slot start before the CPU work:
+            # otherwise the connections sit idle while a batch of pages is extracted.
+            await asyncio.sleep(0)
+            article = self._extract(source, entry, page, report)
+            # Entries may wait long for their turn: hold the small Article, not the page body.
+            del page
+            await self._turns.wait(turn)
+            await self._emit(source, entry, article, report)
+        except Exception as exc:  # a bug or an input nobody foresaw: this entry only
+            self._entry_crashed(source, entry, report, exc)
+        finally:
+            self._turns.finish(turn)
+
+    def _entry_crashed(
+        self, source: Source, entry: Entry, report: SourceReport, exc: Exception
+    ) -> None:
+        """Record an unexpected error on one entry: it fails and is retried next run."""
+        message = f"unexpected error ({type(exc).__name__}: {exc}); will retry next run"
+        report.failed += 1
+        report.problems.append(f"{entry.url}: {message}")
+        self.events.entry_done(source.name, entry.url, "failed", message)
+        log.error("source=%s url=%s: %s", source.name, entry.url, message, exc_info=exc)
+        if not self.dry_run:
+            try:
+                self.state.mark_failed(source.name, entry.id, entry.url, message)
+            except Exception as again:  # the state itself may be what failed
+                log.error(
+                    "source=%s url=%s: cannot record the failure: %s", source.name, entry.url, again
+                )
 
     def _extract(self, source: Source, entry: Entry, page: Page, report: SourceReport) -> Article:
         article = extract(
-            page.body, page.url, source.article, tz=self.config.settings.tz, now=self.now
+            page.text, page.url, source.article, tz=self.config.settings.tz, now=self.now
         )
-        missing = [
-            name
-            for name, value in (("text", article.blocks), ("date", article.published))
-            if not value
-        ]
+        missing = article.missing()
         if missing:
             message = (
                 f"{entry.url}: page has no article {' and no '.join(missing)};"
@@ -126,12 +366,13 @@ class Run:
             )
         return article
 
-    def _entry_failed(
+    async def _entry_failed(
         self, source: Source, entry: Entry, report: SourceReport, exc: FetchError
     ) -> None:
         if exc.permanent:
             report.failed += 1
-            report.problems.append(f"{entry.url}: {exc}; not posted (the page is gone)")
+            report.problems.append(f"{_about(entry.url, exc)}; not posted (the page is gone)")
+            self.events.entry_done(source.name, entry.url, "gone", str(exc))
             log.error("source=%s url=%s: %s (gone, not retried)", source.name, entry.url, exc)
             if not self.dry_run:
                 self.state.mark_done(source.name, entry.id, entry.url, "gone", str(exc))
@@ -143,36 +384,215 @@ class Run:
         )
         if attempts >= self.config.settings.max_retries:
             report.problems.append(
-                f"{entry.url}: {exc}; failed {attempts} runs in a row, posting from the feed alone"
+                f"{_about(entry.url, exc)}; failed {attempts} runs in a row,"
+                " posting from the feed alone"
             )
             log.warning(
                 "source=%s url=%s: %s; posting from the feed alone", source.name, entry.url, exc
             )
-            self._emit(source, entry, None, report)
+            await self._emit(source, entry, None, report, "fallback")
             return
         report.failed += 1
-        report.problems.append(f"{entry.url}: {exc}; will retry next run")
+        report.problems.append(f"{_about(entry.url, exc)}; will retry next run")
+        self.events.entry_done(source.name, entry.url, "failed", f"{exc}; will retry next run")
         log.error("source=%s url=%s: %s (will retry)", source.name, entry.url, exc)
 
-    def _emit(
-        self, source: Source, entry: Entry, article: Article | None, report: SourceReport
+    async def _emit(
+        self,
+        source: Source,
+        entry: Entry,
+        article: Article | None,
+        report: SourceReport,
+        outcome: Outcome = "new",
     ) -> None:
+        if article is not None and (reason := self._rejected(source, entry, article)) is not None:
+            self._skip(source, entry, report, "filtered", reason)
+            return
+        story = self._story(entry, article)
+        if self._skip_duplicate(source, entry, story, report):
+            return
         post = render_for(self.config, source, entry, article, self.now)
         if self.dry_run:
             report.new += 1
             report.written.append(post.filename)
+            self._remember(post.filename, story)
+            self.events.entry_done(source.name, entry.url, outcome, post.filename)
             return
+        posts_dir = self.config.posts_dir
+        # The name is reserved in the state before the write: a run killed after the write but
+        # before mark_posted rewrites that same file next time, never a second one.
+        filename = self.state.post_file_for_url(entry.url) or free_filename(
+            posts_dir, post, self.state.url_for_post_file(post.filename)
+        )
         try:
-            write_post(self.config.posts_dir, post)
+            self.state.reserve_post(source.name, entry.id, entry.url, filename)
+            # The fsyncs run off the event loop, which goes on fetching and extracting; this
+            # entry keeps its turn, so the decisions stay in claim order.
+            await asyncio.to_thread(write_post, posts_dir, post, filename)
         except (OSError, ValueError) as exc:
             report.failed += 1
-            report.problems.append(f"{entry.url}: cannot write {post.filename}: {exc}")
+            report.problems.append(f"{entry.url}: cannot write {filename}: {exc}")
+            self.events.entry_done(source.name, entry.url, "failed", f"cannot write: {exc}")
             log.error("source=%s url=%s: cannot write post: %s", source.name, entry.url, exc)
             return
-        self.state.mark_posted(source.name, entry.id, entry.url, post.filename)
+        record = StoryRecord(
+            story.keys,
+            None if story.fingerprint.simhash is None else to_signed(story.fingerprint.simhash),
+            story.fingerprint.title,
+            story.published,
+            source.topic,
+        )
+        self.state.mark_posted(source.name, entry.id, entry.url, filename, record)
+        self._remember(filename, story)
+        self._tag_echoes(filename, story)
         report.new += 1
-        report.written.append(post.filename)
-        log.info("source=%s url=%s: wrote %s", source.name, entry.url, post.filename)
+        report.written.append(filename)
+        self.events.entry_done(source.name, entry.url, outcome, filename)
+        log.info("source=%s url=%s: wrote %s", source.name, entry.url, filename)
+
+    # Filters and deduplication
+
+    def _max_age(self, source: Source) -> timedelta | None:
+        value = source.max_age or self.config.settings.max_age
+        return parse_duration(value) if value else None
+
+    def _rejected(self, source: Source, entry: Entry, article: Article | None) -> str | None:
+        """Why the filters skip an entry (judged on the page too once it is read), or None."""
+        settings = self.config.settings
+        filters = [
+            EntryFilter.of(settings.include, settings.exclude),
+            EntryFilter.of(source.include, source.exclude, self._max_age(source)),
+        ]
+        title = entry.title or (article.title if article else None) or ""
+        summary = entry.summary or (article.summary if article else None) or ""
+        published = entry.published or (article.published if article else None)
+        if article is None and not title and not summary:
+            # A listing link without text: its keywords are judged on the page.
+            filters = [EntryFilter(max_age=f.max_age) for f in filters]
+        return reject_entry(filters, title, summary, published, self.now or datetime.now(UTC))
+
+    def _story(self, entry: Entry, article: Article | None) -> _Story:
+        keys = [canonical_url(entry.url)]
+        if article is not None:
+            # The page's final URL and its own canonical link, when they stay on the same site.
+            for url in (article.url, article.canonical):
+                if url and same_site(url, entry.url) and canonical_url(url) not in keys:
+                    keys.append(canonical_url(url))
+        # The page's headline is whole where a feed's may be cut ("..."): it identifies better.
+        title = (article.title if article else None) or entry.title
+        text = article.text if article is not None and article.blocks else entry.summary
+        published = (
+            (article.published if article else None)
+            or entry.published
+            or self.now
+            or datetime.now(UTC)
+        )
+        return _Story(tuple(keys), fingerprint(title, text), published)
+
+    def _post_for(self, keys: Sequence[str]) -> str | None:
+        for key in keys:
+            if key in self._posted:
+                return self._posted[key]
+        return self.state.post_for_keys(keys)
+
+    def _remember(self, file: str, story: _Story) -> None:
+        for key in story.keys:
+            self._posted.setdefault(key, file)
+        self._stories.append((file, story))
+
+    def _near_duplicate(self, story: _Story) -> tuple[str, str] | None:
+        """(post file, reason) of an earlier post of the same story within the window."""
+        settings = self.config.settings
+        window = parse_duration(settings.near_duplicate_window)
+        if not window:
+            return None
+        start, end = story.published - window, story.published + window
+        distance = settings.near_duplicate_distance
+        # Stored fingerprints are compared as they are (signed): thousands may be in the window.
+        for stored in self.state.fingerprints_between(start, end):
+            reason = same_story(story.fingerprint, stored, distance)
+            if reason is not None:
+                return stored.file, reason
+        for file, other in self._stories:
+            if start <= other.published <= end:
+                reason = same_story(story.fingerprint, other.fingerprint, distance)
+                if reason is not None:
+                    return file, reason
+        return None
+
+    def _skip_duplicate(
+        self, source: Source, entry: Entry, story: _Story, report: SourceReport
+    ) -> bool:
+        """Skip (and record) an entry whose article or story is already posted."""
+        file = self._post_for((*story.keys, entry.url))
+        if file is not None:
+            reason = f"same article as {file}"
+        else:
+            near = self._near_duplicate(story)
+            if near is None:
+                return False
+            file, reason = near[0], f"near-duplicate of {near[0]} ({near[1]})"
+        for key in story.keys:
+            self._posted.setdefault(key, file)
+        if not self.dry_run:
+            self.state.add_post_keys(file, story.keys)
+            self._tag(file, source)
+            self._tag_echoes(file, story)
+        self._skip(source, entry, report, "duplicate", reason)  # marked done after the tags
+        return True
+
+    def _tag_echoes(self, file: str, story: _Story) -> None:
+        # Now, not at the end of the run: tags then follow the order of the sources.
+        for key in story.keys:
+            for echo in self._echoes_of.pop(key, []):
+                self._tag(file, self._sources[echo.source])
+
+    def _skip(
+        self,
+        source: Source,
+        entry: Entry,
+        report: SourceReport,
+        outcome: Outcome,
+        reason: str,
+    ) -> None:
+        report.skipped += 1
+        if outcome == "duplicate":
+            report.duplicates += 1
+        else:
+            report.filtered += 1
+        self.events.entry_done(source.name, entry.url, outcome, reason)
+        log.info("source=%s url=%s: skipped: %s", source.name, entry.url, reason)
+        if not self.dry_run:
+            status = "duplicate" if outcome == "duplicate" else "filtered"
+            self.state.mark_done(source.name, entry.id, entry.url, status, reason)
+
+    def _tag(self, file: str, source: Source) -> None:
+        """Add the source's topic to the `tags:` of a post another source made; atomically."""
+        if not source.topic or self.dry_run:
+            return
+        # A topic already recorded may still be missing from the file (a run killed between the
+        # two), so the file is always brought in line with the state: the entry is marked done
+        # only after this, and a rerun comes back here.
+        tags = self.state.add_tag(file, source.topic)
+        if tags is None:
+            tags = self.state.tags(file)
+        try:
+            content = (self.config.posts_dir / file).read_text(encoding="utf-8")
+            updated = set_tags(content, tags)
+            if updated != content:
+                now = self.now or datetime.now(UTC)
+                write_post(self.config.posts_dir, Post(file, updated, "", now), file)
+                self._updated.setdefault(file, source.name)
+        except (OSError, ValueError) as exc:
+            log.warning("source=%s post=%s: cannot add tag: %s", source.name, file, exc)
+            return
+        log.info("source=%s post=%s: tags now %s", source.name, file, tags)
+
+
+def _about(url: str, exc: Exception) -> str:
+    """An error message that names `url` once (fetch errors already start with their URL)."""
+    message = str(exc)
+    return message if message.startswith(url) else f"{url}: {message}"
 
 
 def render_for(
@@ -199,16 +619,38 @@ def open_fetcher(config: Config) -> Fetcher:
         timeout=settings.timeout,
         allow_private_networks=settings.allow_private_networks,
         mirrors=settings.mirrors,
+        connect_timeout=settings.connect_timeout,
+        total=settings.max_connections,
+        per_host=settings.per_host_connections,
+        host_delay=settings.host_delay,
+        max_bytes=settings.max_body_bytes,
+        max_redirects=settings.max_redirects,
+        retries=settings.request_retries,
+        backoff=settings.retry_backoff,
+        max_wait=settings.retry_max_wait,
+        robots=settings.robots_txt,
     )
 
 
 async def fetch_sources(
-    config: Config, sources: Sequence[Source], *, dry_run: bool = False, now: datetime | None = None
+    config: Config,
+    sources: Sequence[Source],
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    events: RunEvents | None = None,
 ) -> list[SourceReport]:
     """One pass over the given sources: the `aggregator fetch` job."""
-    with State(config.state_path) as state:
+    if not dry_run:
+        remove_stale_temps(config.posts_dir)  # left by a killed run
+    # A dry run reads the state to know what is new, but must not create one.
+    path = config.state_path
+    if dry_run and not path.exists():
+        path = Path(":memory:")
+    with State(path) as state:
         async with open_fetcher(config) as fetcher:
-            return await Run(config, fetcher, state, dry_run, now).run(sources)
+            run = Run(config, fetcher, state, dry_run, now, events or NoEvents())
+            return await run.run(sources)
 
 
 async def post_url(
@@ -219,11 +661,12 @@ async def post_url(
     categories: list[str],
     stdout: bool,
     now: datetime | None = None,
-) -> tuple[Post, Article, str | None]:
-    """One post from one article URL, written unless `stdout`: (post, article, write outcome)."""
+) -> tuple[Post, Article, tuple[str, str] | None]:
+    """One post from one article URL, written unless `stdout`: (post, article, and what was
+    written: (outcome, file name), or None)."""
     async with open_fetcher(config) as fetcher:
         page = await fetcher.get(url)
-    article = extract(page.body, page.url, tz=config.settings.tz, now=now)
+    article = extract(page.text, page.url, tz=config.settings.tz, now=now)
     entry = Entry(
         source="post",
         id=page.url,
@@ -235,11 +678,24 @@ async def post_url(
     post = render_for(config, source, entry, article, now)
     if stdout:
         return post, article, None
+    # The article may be posted already under the URL asked for, the one redirected to, or the
+    # page's own canonical link: every form is looked up, and remembered for later runs.
+    keys = [canonical_url(url), canonical_url(page.url)]
+    if article.canonical and same_site(article.canonical, page.url):
+        keys.append(canonical_url(article.canonical))
+    keys = list(dict.fromkeys(keys))
     with State(config.state_path) as state:
-        existing = state.post_for_url(page.url)
+        known = state.post_for_keys([*keys, url, page.url])
+        if known is not None and state.post_origin(known) not in (None, "post"):
+            # A source's post also carries its entry's title and summary: it stays as it is.
+            return post, article, ("exists", known)
+        existing = known or free_filename(
+            config.posts_dir, post, state.url_for_post_file(post.filename)
+        )
         outcome = write_post(config.posts_dir, post, existing)
-        state.record_post(page.url, existing or post.filename, "post")
-    return post, article, outcome
+        state.record_post(page.url, existing, "post")
+        state.add_post_keys(existing, keys)
+    return post, article, (outcome, existing)
 
 
-__all__ = ["AggregatorError", "Run", "fetch_sources", "post_url"]
+__all__ = ["Run", "fetch_sources", "post_url"]

@@ -37,12 +37,27 @@ from aggregator.models import Article, Entry, Post
 SLUG_MAX = 100
 """Longest slug kept whole; longer ones are cut at a hyphen and get a hash of the URL."""
 _SLUG_WORD = re.compile(r"[a-z0-9]+")
-_PLAIN_CATEGORIES = re.compile(r"^[\w.-]+(?: [\w.-]+)*$")
+# A category YAML reads back as the same plain word: starts with a letter, no YAML 1.1 keyword.
+_PLAIN_CATEGORY = re.compile(r"^[^\W\d_][\w.-]*$")
+_YAML_KEYWORDS = frozenset(["y", "n", "yes", "no", "true", "false", "on", "off", "null"])
 _PAGE_EXTENSION = re.compile(r"\.(?:s?html?|php\d?|aspx?|jsp|cfm)$", re.IGNORECASE)
-_LINE_START_MARKUP = re.compile(r"^(\s*)([#>+*=|]|-(?=\s|-)|\d+[.)](?=\s)|`{3}|~{3})")
-_HTML_SPECIAL = re.compile(r"<|&(?=#?\w+;)")
+# Block markup kramdown (Jekyll's Markdown) reads at the start of a line: headings, quotes, lists,
+# rules, fences, definitions (`:`) and the end-of-block marker (`^`).
+_LINE_START_MARKUP = re.compile(r"^(\s*)(?:([#>+*=:^-])|(\d+)([.)])|(`{3}|~{3}))")
+# Inline markup: kramdown's escapable characters that open structure (links, images, emphasis,
+# code, tables, math), HTML tags and entities, and `{` opening a Liquid tag or a kramdown
+# attribute list / extension (`{%`, `{:`), which neither Liquid's {% raw %} nor `\` can stop.
+_INLINE_MARKUP = re.compile(r"[\\`*_\[\]|$]|<|&(?=#?\w+;)|\{(?=[%:])")
+_INLINE_ESCAPES = {"<": "&lt;", "&": "&amp;", "{": "&#123;"}
 _BREAKING_SPACE = re.compile(r"[^\S\xa0]+")
-_LIQUID = ("{{", "}}", "{%", "%}")
+# Characters no post keeps: controls (C0, C1, DEL) other than whitespace, which becomes a space;
+# lone surrogates (not encodable in UTF-8); the noncharacters U+FFFE and U+FFFF.
+_UNWANTED = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+LIQUID_OUTPUT = "{{"
+"""Opens Liquid output; a body holding it is wrapped in {% raw %} (`{%` is always escaped)."""
+_URL_DROPPED = re.compile(r"[\t\n\r]")
+_HTTP_URL = re.compile(r"https?://", re.IGNORECASE)
+_DIGEST_SUFFIX = re.compile(r"-[0-9a-f]{8}$")
 
 
 def fold_ascii(text: str) -> str:
@@ -69,10 +84,14 @@ def _url_slug(url: str) -> str:
     return slug if len(words) >= 3 else ""
 
 
+def _url_digest(url: str) -> str:
+    return hashlib.sha1(url.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
 def post_slug(url: str, title: str) -> str:
     """A stable slug for an article: from its URL when the URL has words, else from its title."""
     slug = _url_slug(url) or slugify(title)
-    digest = hashlib.sha1(url.encode("utf-8")).hexdigest()[:8]
+    digest = _url_digest(url)
     if not slug:
         return f"{slugify(urlsplit(url).hostname or 'post')}-{digest}"
     if len(slug) <= SLUG_MAX:
@@ -83,8 +102,20 @@ def post_slug(url: str, title: str) -> str:
 
 
 def post_filename(date: datetime, url: str, title: str) -> str:
-    """`YYYY-MM-DD-<slug>.md`, Jekyll's post naming."""
-    return f"{date:%Y-%m-%d}-{post_slug(url, title)}.md"
+    """`YYYY-MM-DD-<slug>.md`, Jekyll's post naming (`[a-z0-9-]` only, at most 116 bytes)."""
+    # Not strftime: "%Y" drops the zero padding of years before 1000 on glibc.
+    return f"{date.year:04d}-{date.month:02d}-{date.day:02d}-{post_slug(url, title)}.md"
+
+
+def unique_filename(filename: str, url: str) -> str:
+    """The post file name made distinct with a hash of the article URL (for a name already taken
+    by another article); unchanged when it already ends with that hash."""
+    stem = filename.removesuffix(".md")
+    digest = _url_digest(url)
+    if stem.endswith(f"-{digest}"):
+        return filename
+    stem = _DIGEST_SUFFIX.sub("", stem) if len(stem) > 11 + SLUG_MAX - 9 else stem
+    return f"{stem}-{digest}.md"
 
 
 def yaml_quote(text: str) -> str:
@@ -115,44 +146,82 @@ def yaml_quote(text: str) -> str:
     return "".join(out)
 
 
+def _is_plain_category(category: str) -> bool:
+    return bool(_PLAIN_CATEGORY.match(category)) and category.lower() not in _YAML_KEYWORDS
+
+
+def front_matter_categories(categories: list[str]) -> list[str]:
+    """The categories a post keeps: each through clean_text, empty ones left out."""
+    return [cleaned for category in categories if (cleaned := clean_text(category))]
+
+
 def _categories(categories: list[str]) -> str:
-    joined = " ".join(categories)
-    return joined if _PLAIN_CATEGORIES.match(joined) else yaml_quote(joined)
+    # Plain words keep the documented `categories: entries VN`; anything else (spaces, quotes,
+    # YAML keywords, numbers) becomes a YAML list of quoted strings, which Jekyll also accepts.
+    if all(_is_plain_category(category) for category in categories):
+        return " ".join(categories)
+    return "[" + ", ".join(yaml_quote(category) for category in categories) + "]"
 
 
-def _one_line(text: str) -> str:
-    # No-break spaces are kept: Google writes "hồ sơ,&nbsp;..." and the layout keeps it.
-    return _BREAKING_SPACE.sub(" ", text).strip(" ")
+def clean_text(text: str) -> str:
+    """Text as a post keeps it: one line (whitespace runs, newlines and tabs become one space,
+    ends trimmed), control characters, lone surrogates and U+FFFE/U+FFFF removed.
+
+    No-break spaces, zero-width and right-to-left marks, and everything else stay as they are
+    (Google writes "hồ sơ,&nbsp;..." and the layout keeps it).
+    """
+    return _BREAKING_SPACE.sub(" ", _UNWANTED.sub("", text)).strip(" ")
+
+
+def _escape_inline(text: str) -> str:
+    return _INLINE_MARKUP.sub(lambda m: _INLINE_ESCAPES.get(m.group(), "\\" + m.group()), text)
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    space, mark, number, number_mark, fence = match.groups()
+    if number is not None:
+        return f"{space}{number}\\{number_mark}"
+    if mark == "^":  # not escapable with a backslash in kramdown
+        return f"{space}&#94;"
+    return f"{space}\\{mark or fence}"
 
 
 def markdown_text(text: str) -> str:
     """Source text as one Markdown paragraph that renders literally (no HTML, no block markup)."""
-    text = _escape_html(_one_line(text))
-    return _LINE_START_MARKUP.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
-
-
-def _escape_html(text: str) -> str:
-    return _HTML_SPECIAL.sub(lambda m: "&lt;" if m.group() == "<" else "&amp;", text)
+    return _LINE_START_MARKUP.sub(_escape_line_start, _escape_inline(clean_text(text)))
 
 
 def link_text(text: str) -> str:
-    """Text for inside `[...]`: one line, HTML and brackets escaped."""
-    return re.sub(r"([\\\[\]])", r"\\\1", _escape_html(_one_line(text)))
+    """Text for inside `[...]`: one line, HTML and Markdown escaped."""
+    return _escape_inline(clean_text(text))
 
 
 def link_url(url: str) -> str | None:
     """An http(s) URL safe inside `(...)`, or None for any other scheme."""
-    url = url.strip()
-    if urlsplit(url).scheme.lower() not in ("http", "https"):
+    # Browsers drop tabs and newlines inside URLs (WHATWG): "java\tscript:" is "javascript:".
+    url = _URL_DROPPED.sub("", _UNWANTED.sub("", url).strip())
+    if not _HTTP_URL.match(url):
         return None
     return quote(url, safe="/:?#[]@!$&'*+,;=%~-._")
 
 
 def render_title(template: str, topic: str | None, title: str) -> str:
-    """The post title: the template when the source has a topic, the bare title otherwise."""
-    if topic:
-        return template.format(topic=topic, title=title)
+    """The post title: the template when the source has a topic, the bare title otherwise.
+
+    Topic and title go through clean_text first: the front matter holds exactly that text.
+    """
+    title = clean_text(title)
+    if topic and clean_text(topic):
+        return template.format(topic=clean_text(topic), title=title)
     return title
+
+
+def _local_date(date: datetime, tz: tzinfo, fallback: datetime) -> datetime:
+    """`date` in the zone `tz`; `fallback` (in `tz`) for a date the zone cannot show (year 9999)."""
+    try:
+        return date.astimezone(tz)
+    except (OverflowError, ValueError):
+        return fallback.astimezone(tz)
 
 
 def render_post(
@@ -167,11 +236,11 @@ def render_post(
 ) -> Post:
     """The post for an entry and its article page (None when the page could not be used)."""
     url = entry.url
-    entry_title = _one_line(
+    entry_title = clean_text(
         entry.title or (article.title if article and article.title else "") or url
     )
     date = (article.published if article and article.published else None) or entry.published
-    local_date = (date or fallback_date).astimezone(tz)
+    local_date = _local_date(date or fallback_date, tz, fallback_date)
 
     front = [
         "---",
@@ -179,30 +248,29 @@ def render_post(
         f"title: {yaml_quote(render_title(title_template, topic, entry_title))}",
         f"date: {format_datetime(local_date)}",
     ]
-    if categories:
-        front.append(f"categories: {_categories(categories)}")
+    if kept := front_matter_categories(categories):
+        front.append(f"categories: {_categories(kept)}")
     front.append("---")
 
     parts: list[str] = []
     safe_url = link_url(url)
     title_md = link_text(entry_title)
-    parts.append(f"[{title_md}]({safe_url})" if safe_url else title_md)
-    image = entry.image or (article.image if article else None)
+    parts.append(f"[{title_md}]({safe_url})" if safe_url else markdown_text(entry_title))
+    # The page's own image is the full-size one; a feed's thumbnail stands in without a page.
+    image = (article.image if article else None) or entry.image
     safe_image = link_url(image) if image else None
     if safe_image:
         parts.append(f"![{title_md}]({safe_image})")
-    if entry.summary:
-        parts.append(markdown_text(entry.summary))
+    texts: list[str | None] = [entry.summary]
     if article is not None:
-        for text in (article.title, article.summary, *article.blocks):
-            if text and text.strip():
-                parts.append(markdown_text(text))
+        texts += [article.title, article.summary, *article.blocks]
+    parts += [paragraph for text in texts if text and (paragraph := markdown_text(text))]
 
     body = "".join(f"{part}\n\n" for part in parts)
-    if any(mark in body for mark in _LIQUID):
-        # Jekyll runs posts through Liquid: keep a source's braces literal.
-        inner = body.replace("{% endraw %}", "{% endraw %}{{ '{% endraw %}' }}{% raw %}")
-        body = "{% raw %}\n" + inner + "{% endraw %}\n"
+    if LIQUID_OUTPUT in body:
+        # Jekyll runs posts through Liquid: keep a source's `{{` literal. No `{%` is left in the
+        # text (escaped as `&#123;%`), so nothing inside can end the raw block early.
+        body = "{% raw %}\n" + body + "{% endraw %}\n"
     content = "\n".join(front) + "\n" + body
     headline = article.title if article and article.title else entry_title
     return Post(
@@ -211,3 +279,16 @@ def render_post(
         url=url,
         date=local_date,
     )
+
+
+def set_tags(content: str, tags: list[str]) -> str:
+    """A rendered post with its front matter's `tags:` list set to these (removed when empty)."""
+    if not content.startswith("---\n"):
+        return content
+    end = content.find("\n---\n", 3)
+    if end < 0:
+        return content
+    lines = [line for line in content[4:end].split("\n") if not line.startswith("tags:")]
+    if tags:
+        lines.append(f"tags: [{', '.join(yaml_quote(tag) for tag in tags)}]")
+    return "---\n" + "\n".join(lines) + content[end:]

@@ -251,6 +251,11 @@ def _version(dist: str) -> str:
         return "?"
 
 
+# Provenance prefixes of a summary shown on the page (the others are the meta description,
+# which is not part of the visible text the truth labels).
+VISIBLE_SUMMARY = ("visible-text", "first-block", "selector")
+
+
 def load_aggregator() -> Tool:
     """The project's own ``aggregator.extract``."""
     from aggregator import extract
@@ -258,7 +263,8 @@ def load_aggregator() -> Tool:
     def run(html: str, url: str, lead_in_truth: bool) -> Output:
         article = extract(html, url)
         text = article.text or ""
-        if lead_in_truth and article.summary:
+        shown = article.provenance.get("summary", "").startswith(VISIBLE_SUMMARY)
+        if lead_in_truth and article.summary and shown:
             text = f"{article.summary}\n\n{text}"
         return Output(text, article.title, article.published, article.image, has_meta=True)
 
@@ -565,8 +571,9 @@ def footnotes(dataset: Dataset, results: Sequence[ToolResult], baseline: str) ->
     if any(r.name == "aggregator" for r in results):
         if dataset.lead_in_truth:
             yield (
-                "aggregator is scored on summary + '\\n\\n' + text when summary is set (the truth "
-                "body includes the lead); other tools on their main text output."
+                "aggregator is scored on summary + '\\n\\n' + text when the summary is shown on "
+                "the page (the truth body includes the lead; a meta-description summary is not "
+                "visible text), else on text; other tools on their main text output."
             )
         else:
             yield (

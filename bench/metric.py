@@ -67,17 +67,18 @@ class PageScore:
     @property
     def precision(self) -> float:
         """Per-page precision (1 when FP = FN = 0, 0 when TP + FP = 0)."""
-        if self.fp == 0 and self.fn == 0:
-            return 1.0
-        denominator = self.tp + self.fp
-        return self.tp / denominator if denominator > 0 else 0.0
+        return self._share_correct(self.fp)
 
     @property
     def recall(self) -> float:
         """Per-page recall (1 when FP = FN = 0, 0 when TP + FN = 0)."""
+        return self._share_correct(self.fn)
+
+    def _share_correct(self, errors: float) -> float:
+        """TP / (TP + errors): precision with the FP, recall with the FN (step 4)."""
         if self.fp == 0 and self.fn == 0:
             return 1.0
-        denominator = self.tp + self.fn
+        denominator = self.tp + errors
         return self.tp / denominator if denominator > 0 else 0.0
 
     @property

@@ -7,7 +7,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +90,8 @@ class Project:
         )
         text = (
             "settings:\n  allow_private_networks: true\n  timeout: 5\n"
+            # Politeness delays and retry waits are for real servers; tests only need them short.
+            "  host_delay: 0\n  retry_backoff: 0.01\n"
             f"{settings}  mirrors:\n{mirrors}sources:\n{sources}"
         )
         config = self.path / "sources.yaml"
@@ -108,6 +111,17 @@ class Project:
             check=False,
         )
 
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start `python -m aggregator ARGS` in the project folder; stdout and stderr piped."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "aggregator", *args],
+            cwd=self.path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        )
+
     def snapshot(self) -> dict[str, tuple[int, int, bytes]]:
         """Every post file with its inode, modification time and bytes."""
         if not self.posts.exists():
@@ -116,6 +130,15 @@ class Project:
             p.name: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes())
             for p in sorted(self.posts.iterdir())
         }
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
+    """Poll until `condition()` holds; fail naming `what` if it never does (a hang)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.05)
 
 
 ALERTS_SOURCE = f"""  - name: cong-dich-vu-cong

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from aggregator.cli import main
-from aggregator.config import load_config, parse_config
+from aggregator.config import (
+    MAX_DURATION,
+    SOURCE_TYPES,
+    load_config,
+    parse_config,
+    parse_duration,
+)
 from aggregator.errors import ConfigError
 
 ROOT = Path(__file__).parent.parent
@@ -33,6 +42,11 @@ ROOT = Path(__file__).parent.parent
             "s.yaml: source 'a': key 'article.body': invalid CSS selector 'div['",
         ),
         ("sources: [{name: a, type: feed, url: 'ftp://x'}]", "key 'url': 'ftp://x' is not an http"),
+        (
+            "sources: [{name: a, type: feed, url: 'http://x:99999/'}]",
+            "key 'url': 'http://x:99999/' is not an http",
+        ),
+        ("sources: [{name: a, type: feed, url: 'http://[x/'}]", "key 'url': 'http://[x/' is not"),
         ("settings: {timezone: Mars/Base}", "key 'settings.timezone': unknown time zone"),
         ("settings: {title: '{site}'}", "key 'settings.title': title template may use"),
         ("sources: [{type: feed, url: 'http://x'}]", "source '#1': key 'name': Field required"),
@@ -49,7 +63,7 @@ def test_bad_config_names_file_source_and_key(text: str, message: str) -> None:
 def test_shipped_sources_yaml_is_valid() -> None:
     config = load_config(ROOT / "sources.yaml")
     assert config.sources, "the shipped sources.yaml lists real sources"
-    assert {s.type for s in config.sources} <= {"feed", "google_alerts"}
+    assert {s.type for s in config.sources} <= set(SOURCE_TYPES)
     assert not config.settings.allow_private_networks
 
 
@@ -82,3 +96,45 @@ def test_foreign_state_file_is_a_clear_error(
     (tmp_path / "state.db").write_bytes(b"this is not a database, just some text" * 100)
     assert main(["fetch", "--config", str(config)]) == 2
     assert "state.db" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("settings", "source", "key"),
+    [
+        ("max_age: 1000000000d", "", "settings.max_age"),
+        ("jitter: 99999999999999999999s", "", "settings.jitter"),
+        ("near_duplicate_window: 3651d", "", "settings.near_duplicate_window"),
+        ("", "max_age: 200000000h", "max_age"),
+        ("", "every: 1000000000d", "every"),
+    ],
+)
+def test_fetch_exits_2_on_an_out_of_range_duration(
+    tmp_path: Path, settings: str, source: str, key: str
+) -> None:
+    # Too large for timedelta (OverflowError, which pydantic does not turn into a message), or
+    # beyond the 3650d bound that keeps dates plus or minus a duration inside datetime's range.
+    (tmp_path / "sources.yaml").write_text(
+        f"settings:\n  {settings or 'timeout: 5'}\nsources:\n"
+        f"  - {{name: a, type: feed, url: 'http://127.0.0.1:9/', {source or 'topic: t'}}}\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "aggregator", "fetch"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"key {key!r}" in result.stderr
+    assert "longer than the maximum of 3650d" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_durations_up_to_the_bound_are_accepted() -> None:
+    assert parse_duration("3650d") == MAX_DURATION
+    assert parse_duration("3649d23h59m60s") == MAX_DURATION
+    with pytest.raises(ValueError, match="longer than the maximum"):
+        parse_duration("3650d1s")

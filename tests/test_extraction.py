@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import unicodedata
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from selectolax.lexbor import LexborHTMLParser
 
 from aggregator import extract
 from aggregator.config import ArticleRules
+from aggregator.extraction.body import extract_body
 from bench.metric import score_page
 
 DATA = Path(__file__).parent / "data"
@@ -24,6 +27,7 @@ HANDMADE_URL = (
     "-cong-tinh-cong-ty-co-phan-nuoc-sach-quang-tri-191475.htm"
 )
 MIN_BODY_F1 = 0.97
+_WORDS = re.compile(r"\w+")
 
 
 def _page(truth_path: Path) -> bytes:
@@ -169,6 +173,27 @@ def test_base_href_resolves_relative_metadata_urls() -> None:
     assert article.image == "https://static.example.vn/site/og.jpg"
 
 
+@pytest.mark.parametrize("bad", ["http://[x/", "https://example.vn:99999/", "https://e.vn:abc/"])
+def test_malformed_base_image_and_canonical_urls_are_dropped(bad: str) -> None:
+    head = (
+        f'<base href="{bad}"><meta property="og:image" content="{bad}i.jpg">'
+        f'<link rel="canonical" href="{bad}">'
+    )
+    page = _article_page(head).replace("<h1>", '<img src="/up/photo.jpg"><h1>')
+    article = extract(page, "https://example.vn/news/story.html")
+    # The <base> is ignored, so the page's own image resolves against the page URL.
+    assert article.image == "https://example.vn/up/photo.jpg"
+    assert article.canonical is None
+    assert article.title == "The headline of the story"
+
+
+@pytest.mark.parametrize("date", ["0001-01-01T00:00:00+07:00", "1899-12-31", "9999-12-31T23:00Z"])
+def test_out_of_range_page_dates_count_as_no_date(date: str) -> None:
+    head = f'<meta property="article:published_time" content="{date}">'
+    article = extract(_article_page(head), "https://example.vn/news/story.html")
+    assert article.published is None
+
+
 def test_boilerplate_is_dropped_but_a_sidebar_named_column_is_kept() -> None:
     page = (
         _article_page(
@@ -230,20 +255,144 @@ def test_bytes_in_a_declared_legacy_charset_come_out_nfc() -> None:
     assert unicodedata.is_normalized("NFC", article.text)
 
 
-def test_deeply_nested_markup_completes() -> None:
-    depth = 5000
+def _prose(label: str, count: int) -> list[str]:
+    return [
+        f"{label} paragraph {i}, with enough words, commas, and detail to read as prose."
+        for i in range(count)
+    ]
+
+
+def _paragraphs(texts: list[str]) -> str:
+    return "".join(f"<p>{text}</p>" for text in texts)
+
+
+def test_an_article_split_around_ad_rails_is_read_whole() -> None:
+    first, second = _prose("First part", 6), _prose("Second part", 5)
+    rail = (
+        '<aside class="rail"><p>Advertisement copy, long enough, with commas, to score.</p></aside>'
+    )
     page = (
-        "<html><body>"
-        + "<div><span>".join(
-            f"Level {i} text, long enough to count as a paragraph of prose." for i in range(depth)
-        )
-        + "</span></div>" * (depth - 1)
+        "<html><body><h1>The headline of the story</h1>"
+        f'<div class="row"><div class="story-body">{_paragraphs(first)}</div>{rail}</div>'
+        f'<div class="row"><div class="story-body">{_paragraphs(second)}</div>{rail}</div>'
+        "</body></html>"
+    )
+    article = extract(page, "https://example.vn/news/split.html")
+    assert list(article.blocks) == first + second
+
+
+def test_the_headline_article_wins_over_a_list_of_related_articles() -> None:
+    story = _prose("Story", 2)
+    related = "".join(
+        f"<article><h3>Related {i}</h3>{_paragraphs(_prose(f'Related {i}', 3))}</article>"
+        for i in range(5)
+    )
+    page = (
+        "<html><body><main>"
+        f"<article><h1>The headline of the story</h1>{_paragraphs(story)}</article>"
+        f"<article><h2>You may like</h2>{related}</article>"
+        "</main></body></html>"
+    )
+    article = extract(page, "https://example.vn/news/story.html")
+    assert list(article.blocks) == story
+
+
+def test_paragraph_divs_next_to_the_content_join_it() -> None:
+    opening = ["Short opening line.", *_prose("Opening", 2)]
+    rest = _prose("Rest", 8)
+    page = (
+        "<html><body><h1>The headline of the story</h1><div class='zone'>"
+        + "".join(f"<div class='para'>{text}</div>" for text in opening)
+        + f"<div class='read-all'>{_paragraphs(rest)}</div></div></body></html>"
+    )
+    article = extract(page, "https://example.vn/news/story.html")
+    assert list(article.blocks) == opening + rest
+
+
+def test_screen_reader_labels_and_trending_rails_are_dropped() -> None:
+    figure = (
+        '<figure><img src="/a.jpg"><figcaption><span class="sr-only">Image caption</span>'
+        "A caption under the photo</figcaption></figure>"
+    )
+    trending = (
+        '<div class="rail rail--trending"><h3>Most read</h3><div class="swiper-slide">'
+        "<h3>KICKER</h3><span>An unlinked teaser for another story</span>"
+        '<a href="/other"></a></div></div>'
+    )
+    page = (
+        _article_page()
+        .replace("</h1>", "</h1>" + figure)
+        .replace("</article>", trending + "</article>")
+    )
+    article = extract(page, "https://example.vn/news/story.html")
+    assert article.blocks[0] == "A caption under the photo"
+    assert not any("teaser" in block or "Most read" in block for block in article.blocks)
+
+
+def test_a_lead_standing_beside_the_content_is_the_summary() -> None:
+    lead = "The lead under the headline, in a block of its own beside the body."
+    page = (
+        "<html><body><h1>The headline of the story</h1>"
+        f'<div class="detail-sapo">{lead}</div>'
+        f'<div class="detail-content">{_paragraphs(_prose("Body", 6))}</div></body></html>'
+    )
+    article = extract(page, "https://example.vn/news/story.html")
+    assert article.summary == lead
+    assert article.provenance["summary"] == "visible-text"
+    assert list(article.blocks) == _prose("Body", 6)
+
+
+# Nested shapes (opening and closing markup of one level) and how deep to nest them: deeper than
+# any real page, deep enough for extract to flatten them before parsing.
+NESTINGS = {
+    "div-span": ("<div><span>", "</span></div>", 5000),
+    "table-cell": ("<table><tr><td>", "</td></tr></table>", 5000),
+    "blockquote": ("<blockquote>", "</blockquote>", 5000),
+    "section-classed": ('<section class="lead-in story">', "</section>", 5000),
+    "inline-bold": ("<b>", "</b>", 30000),
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("shape", NESTINGS)
+def test_deeply_nested_markup_completes(shape: str) -> None:
+    opening, closing, depth = NESTINGS[shape]
+    levels = [
+        f"Level {i} text, long enough to count as a paragraph of prose." for i in range(depth)
+    ]
+    # The description matches the innermost level: the lead search reads nested elements.
+    head = f'<head><meta name="description" content="{levels[-1]}"></head>'
+    page = (
+        f"<html>{head}<body><h1>Deep</h1>{opening}"
+        + opening.join(levels)
+        + closing * depth
         + "</body></html>"
     )
     article = extract(page, "https://example.vn/deep.html")
-    assert article.text
+    text = f"{article.summary}\n\n{article.text}"
+    assert levels[-1] in text
+    # Most of the text survives (nesting beyond what browsers build may be flattened first).
+    assert len(_WORDS.findall(text)) >= len(_WORDS.findall(" ".join(levels))) // 2
 
 
+@pytest.mark.timeout(60)
+def test_nested_table_cells_are_each_read_once() -> None:
+    # Straight to the body finder, past extract's flattening of deep nesting: reading each
+    # cell's whole subtree again would be quadratic here, far past the timeout.
+    depth = 60000
+    levels = [f"Cell {i} text, long enough to count as a paragraph of prose." for i in range(depth)]
+    page = (
+        "<html><body><table><tr><td>"
+        + "<table><tr><td>".join(levels)
+        + "</td></tr></table>" * depth
+        + "</body></html>"
+    )
+    content, blocks = extract_body(LexborHTMLParser(page))
+    assert content.roots
+    assert [block.text for block in blocks] == levels
+
+
+@pytest.mark.timeout(60)
 def test_large_page_completes() -> None:
     paragraph = (
         "<p>" + "Một câu văn tiếng Việt khá dài, có dấu phẩy, để làm đoạn văn. " * 8 + "</p>"

@@ -42,8 +42,8 @@ def test_fetch_writes_every_new_article_once_and_reports_per_source(project: Pro
     assert len(names) == 4, names
     assert sum("thanh-tra" in n for n in names) == 1
     lines = result.stdout.splitlines()
-    assert lines[0] == "cong-dich-vu-cong: 2 new, 0 skipped, 0 failed"
-    assert lines[1] == "vtc-tin-moi: 2 new, 1 skipped, 0 failed"
+    assert lines[0].startswith("cong-dich-vu-cong: 2 new, 0 skipped, 0 failed (0 duplicate, ")
+    assert lines[1].startswith("vtc-tin-moi: 2 new, 1 skipped, 0 failed (1 duplicate, 0 filtered")
     assert lines[-1] == "total: 4 new, 1 skipped, 0 failed entries, 0 of 2 sources failed"
     for path in project.posts.iterdir():
         post = frontmatter.load(path)
@@ -82,7 +82,62 @@ def test_dry_run_writes_no_post_and_no_state(project: Project) -> None:
     assert result.returncode == 0, result.stderr
     assert "cong-dich-vu-cong: 2 would write" in result.stdout
     assert not project.posts.exists()
+    assert not (project.path / ".aggregator").exists()  # no state file, no lock file
     assert project.cli("fetch").stdout.splitlines()[-1].startswith("total: 4 new")
+    # With a state file, a dry run reads it (nothing is new) and leaves it as it was.
+    state = project.path / ".aggregator" / "state.sqlite3"
+    before = state.read_bytes()
+    again = project.cli("fetch", "--dry-run")
+    assert again.stdout.splitlines()[-1].startswith("total: 0 would write, 5 skipped")
+    assert state.read_bytes() == before
+
+
+def test_sources_polling_one_url_each_see_its_changes(project: Project) -> None:
+    feed = "https://feeds.example/rss.xml"
+    path = mirror_path(feed)
+
+    def serve(items: str, etag: str) -> None:
+        body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}'
+        body += "</channel></rss>"
+        project.server.routes[path] = Response(
+            body.encode(), etag=etag, headers={"Content-Type": "application/rss+xml"}
+        )
+
+    def item(url: str, title: str) -> str:
+        return f"<item><title>{title}</title><link>{url}</link><guid>{url}</guid></item>"
+
+    vtc = "https://vtcnews.vn/mo-rong-duong-hon-2-000-ty-dong-giai-cuu-ket-xe-o-cua-ngo-phia-dong-tp-hcm-ar994669.html"
+    vnx = "https://vnexpress.net/dau-bung-keo-dai-phat-hien-ung-thu-lymphoma-ruot-non-4954454.html"
+    config = project.write_config(
+        f"  - name: roads\n    type: feed\n    url: {feed}\n    include: [duong]\n"
+        f"  - name: health\n    type: feed\n    url: {feed}\n    include: [ung thu]\n"
+    )
+    mirror = f'    "https://feeds.example/": "{project.server.url("/feeds.example/")}"\n'
+    text = config.read_text(encoding="utf-8").replace("  mirrors:\n", "  mirrors:\n" + mirror)
+    config.write_text(text, encoding="utf-8")
+    serve(item(vnx, "Đau bụng kéo dài, phát hiện ung thư"), '"v1"')
+    assert project.cli("fetch", "--source", "roads").stdout.startswith("roads: 0 new")
+    # The feed changes; `health` polls it (and takes the new validators) before `roads` again.
+    serve(item(vtc, "Mở rộng đường") + item(vnx, "Đau bụng kéo dài, phát hiện ung thư"), '"v2"')
+    assert project.cli("fetch", "--source", "health").stdout.startswith("health: 1 new")
+    roads = project.cli("fetch", "--source", "roads")
+    assert roads.stdout.startswith("roads: 1 new"), roads.stdout
+
+
+def test_post_finds_the_article_fetch_posted_under_another_url(project: Project) -> None:
+    assert project.cli("fetch", "--source", "cong-dich-vu-cong").returncode == 0
+    before = project.snapshot()
+    moved = "https://baoquangtri.vn/r/191475"
+    tracked = DOCUMENTED_URL + "?utm_source=zalo"
+    project.server.routes[mirror_path(tracked)] = project.server.routes[mirror_path(DOCUMENTED_URL)]
+    project.server.routes[mirror_path(moved)] = Response(b"", 301, headers={"Location": tracked})
+    result = project.cli(
+        "post", moved, "--topic", "Cổng dịch vụ công", "--category", "entries", "--category", "VN"
+    )
+    assert result.returncode == 0, result.stderr
+    # The source's post (with the alert's title and summary) is kept as it is.
+    assert result.stdout.startswith("exists: ") and GOLDEN_NAME in result.stdout
+    assert project.snapshot() == before
 
 
 def test_only_the_named_source_runs(project: Project) -> None:

@@ -9,43 +9,33 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime, tzinfo
+from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from aggregator.charset import decode_document
-from aggregator.extraction.body import BOILERPLATE, Block, extract_body, marks, text_blocks
+from aggregator.extraction.body import Block, Content, extract_body, text_blocks
 from aggregator.extraction.dates import parse_date, parse_iso_or_rfc
+from aggregator.extraction.lead import find_lead, headline_region, opening_copy
 from aggregator.extraction.metadata import Candidate, Metadata, read_metadata
 from aggregator.models import Article
+from aggregator.nesting import flatten_deep_nesting
 from aggregator.selectors import collapse, node_text, parse_selector, select_first, select_nodes
+from aggregator.urls import join_url
 
 if TYPE_CHECKING:
     from aggregator.config import ArticleRules
 
 DEFAULT_TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+# Lexbor's tree builder is quadratic in nesting depth, but a page needs thousands of tags to
+# nest deep enough for that to cost anything: only such pages pay for the flattening scan
+# (about half a millisecond on an ordinary page, as much as the rest of the extraction).
+# Below this many tags, nesting is at most half as deep, and parses in milliseconds.
+DEEP_NESTING_TAGS = 10_000
 
-# Elements whose class names them the lead (sapo, standfirst, dek) shown under the headline.
-LEAD_SELECTOR = (
-    "[class*=sapo], [class*=chapeau], [class*=lead], [class*=summary], [class*=desc],"
-    " [class*=excerpt], [class*=standfirst], [class*=intro], [class*=dek], [class*=subtitle],"
-    " [class*=sub-title], [class*=subhead], [class*=teaser], [class*=abstract], [id*=sapo],"
-    " [itemprop=description]"
-)
-# Elements that may show the meta description as an unnamed lead, and how many of its first
-# words must match (after at most MAX_PREFIX_WORDS words of an agency prefix).
-DESCRIPTION_TAGS = "h2, h3, h4, p, strong, b, em"
-DESCRIPTION_WORDS = 8
-MAX_PREFIX_WORDS = 4
-MAX_OPENING_CHARS = 400
-# An agency label written just before the lead ("(VTC News) -") belongs to it.
-INLINE_PREFIX_TAGS = frozenset({"span", "strong", "b", "em", "i"})
-MAX_PREFIX_CHARS = 40
-# A lead inside the content is one of its first few blocks.
-LEAD_BLOCKS = 3
 # Blocks before the headline inside the content (kicker, breadcrumb) are dropped up to this.
 MAX_BLOCKS_BEFORE_TITLE = 6
 DATE_SELECTOR = (
@@ -53,10 +43,10 @@ DATE_SELECTOR = (
     " [id*=date], [class*=meta]"
 )
 AUTHOR_SELECTOR = "[rel=author], [itemprop=author], [class*=author], [class*=byline]"
-_LEAD_LENGTH = (30, 1500)
-# A meta description shorter than this is not compared with the first paragraph.
-MIN_DESCRIPTION_WORDS = 6
-_WORD = re.compile(r"\w+")
+# The class parts of DATE_SELECTOR and AUTHOR_SELECTOR, to test elements already in hand
+# (CSS substring selectors test every element of the page).
+DATE_CLASS = re.compile(r"date|time|publish|posted|meta")
+AUTHOR_CLASS = re.compile(r"author|byline")
 _DAY_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 _TITLE_SUFFIX = re.compile(r"\s+[|\-–—:]\s+[^|\-–—:]{2,60}$")
 
@@ -69,6 +59,14 @@ def _nfc(text: str | None) -> str | None:
     return None if text is None else _normalize(text)
 
 
+def _nfc_blocks(blocks: list[str]) -> tuple[str, ...]:
+    # One check for the whole text: a newline composes with nothing, so the joined text is NFC
+    # exactly when every block is.
+    if unicodedata.is_normalized("NFC", "\n".join(blocks)):
+        return tuple(blocks)
+    return tuple(_normalize(block) for block in blocks)
+
+
 def _same_text(a: str, b: str) -> bool:
     return collapse(a).casefold() == collapse(b).casefold()
 
@@ -78,9 +76,9 @@ def _http_url(value: str | None, base: str) -> str | None:
         return None
     value = value.strip().split()[0] if value.strip() else ""
     if value.startswith("//"):
-        value = f"{urlsplit(base).scheme or 'https'}:{value}"
-    url = urljoin(base, value)
-    return url if urlsplit(url).scheme in ("http", "https") else None
+        scheme = base.partition(":")[0].lower()
+        value = f"{scheme if scheme in ('http', 'https') else 'https'}:{value}"
+    return join_url(base, value)  # None for an invalid URL (http://[x/, port 99999)
 
 
 class _Chooser:
@@ -97,10 +95,10 @@ class _Chooser:
 
 
 def _choose_title(
-    tree: LexborHTMLParser, meta: Metadata
+    h1s: list[LexborNode], meta: Metadata
 ) -> tuple[str | None, str, LexborNode | None]:
     """The headline, where it came from, and its <h1> when the page shows it."""
-    headings = [(node_text(h), h) for h in tree.css("h1")]
+    headings = [(node_text(h), h) for h in h1s]
     headings = [(text, h) for text, h in headings if text]
     for candidate in meta.titles:
         for heading, node in headings:
@@ -123,8 +121,16 @@ def _choose_title(
     return (headings[0][0], "h1", headings[0][1]) if headings else (None, "", None)
 
 
-def _visible_date(tree: LexborHTMLParser, tz: tzinfo, now: datetime | None) -> datetime | None:
-    for node in tree.css(DATE_SELECTOR)[:40]:
+def _visible_date(
+    tree: LexborHTMLParser, region: list[LexborNode], tz: tzinfo, now: datetime | None
+) -> datetime | None:
+    """The first date shown in a date-classed element: near the headline, else anywhere."""
+    near = [node for node in region if _date_marked(node)]
+    return _shown_date(near, tz, now) or _shown_date(tree.css(DATE_SELECTOR)[:40], tz, now)
+
+
+def _shown_date(nodes: list[LexborNode], tz: tzinfo, now: datetime | None) -> datetime | None:
+    for node in nodes:
         if node.tag in ("meta", "html", "body"):
             continue
         text = node_text(node)
@@ -133,6 +139,37 @@ def _visible_date(tree: LexborHTMLParser, tz: tzinfo, now: datetime | None) -> d
             if value is not None:
                 return value
     return None
+
+
+def _date_marked(node: LexborNode) -> bool:
+    attrs = node.attributes
+    return (
+        _class_marks(DATE_CLASS, attrs.get("class") or "")
+        or "date" in (attrs.get("id") or "")
+        or attrs.get("itemprop") == "datePublished"
+    )
+
+
+def _byline(tree: LexborHTMLParser, region: list[LexborNode]) -> str | None:
+    """The text of the first author-marked element: near the headline, else anywhere."""
+    for node in region:
+        attrs = node.attributes
+        if (
+            attrs.get("rel") == "author"
+            or attrs.get("itemprop") == "author"
+            or _class_marks(AUTHOR_CLASS, attrs.get("class") or "")
+        ):
+            text = node_text(node)
+            if 2 <= len(text) <= 80:
+                return text
+    first = tree.css_first(AUTHOR_SELECTOR)
+    text = node_text(first) if first is not None else ""
+    return text if 2 <= len(text) <= 80 else None
+
+
+@lru_cache(maxsize=4096)
+def _class_marks(pattern: re.Pattern[str], words: str) -> bool:
+    return pattern.search(words) is not None
 
 
 def _meta_date(
@@ -165,175 +202,17 @@ def _content_image(tree: LexborHTMLParser, base: str) -> str | None:
     return None
 
 
-def _doc_order(root: LexborNode, wanted: set[int]) -> dict[int, int]:
-    """Document positions of the wanted elements (by mem_id), walking only as far as needed."""
-    found: dict[int, int] = {}
-    for index, node in enumerate(root.traverse()):
-        key = node.mem_id
-        if key in wanted:
-            found[key] = index
-            if len(found) == len(wanted):
-                break
-    return found
-
-
-def _common_ancestor(first: LexborNode, second: LexborNode) -> LexborNode | None:
-    lineage: set[int] = set()
-    node: LexborNode | None = first
-    while node is not None:
-        lineage.add(node.mem_id)
-        node = node.parent
-    node = second
-    while node is not None and node.mem_id not in lineage:
-        node = node.parent
-    return node
-
-
-def _lead_candidates(scope: LexborNode, title: str | None) -> list[tuple[LexborNode, str]]:
-    found = []
-    for node in scope.css(LEAD_SELECTOR):
-        if node.tag in ("meta", "html", "body", "h1"):
-            continue
-        text = node_text(node)
-        if not _LEAD_LENGTH[0] <= len(text) <= _LEAD_LENGTH[1] or text == title:
-            continue
-        words = marks(node)
-        if words and BOILERPLATE.search(words):
-            continue
-        found.append((node, text))
-    return found
-
-
-def _find_lead(
-    tree: LexborHTMLParser,
-    title: str | None,
-    heading: LexborNode | None,
-    roots: list[LexborNode],
-    blocks: list[str],
-    descriptions: list[Candidate],
-) -> tuple[str | None, str]:
-    """The visible lead and how it was found: a lead-classed element, else one showing the
-    meta description, placed after the headline and before (or atop) the body."""
-    body = tree.body
-    if body is None:
-        return None, ""
-    # The lead sits between the headline and the body: inside their common ancestor.
-    scope: LexborNode | None = body
-    if heading is not None and roots:
-        scope = _common_ancestor(heading, roots[0])
-    elif roots:
-        scope = roots[0].parent
-    hinted = _lead_candidates(scope or body, title)
-    found = _placed_lead(body, hinted, heading, roots, blocks)
-    if found is not None:
-        return found, "visible-text"
-    # Only now look for an unnamed dek: it costs a scan of the scope.
-    shown = _description_candidates(scope or body, descriptions, title)
-    found = _placed_lead(body, shown, heading, roots, blocks)
-    return (found, "visible-text~meta") if found is not None else (None, "")
-
-
-def _placed_lead(
-    body: LexborNode,
-    candidates: list[tuple[LexborNode, str]],
-    heading: LexborNode | None,
-    roots: list[LexborNode],
-    blocks: list[str],
-) -> str | None:
-    """The first candidate after the headline and before (or atop) the body, not wrapping it."""
-    if not candidates:
-        return None
-    wanted = {node.mem_id for node, _ in candidates}
-    if heading is not None:
-        wanted.add(heading.mem_id)
-    if roots:
-        wanted.add(roots[0].mem_id)
-    order = _doc_order(body, wanted)
-    after = order.get(heading.mem_id, -1) if heading is not None else -1
-    start = order.get(roots[0].mem_id) if roots else None
-    first_blocks = blocks[:LEAD_BLOCKS]
-    for node, text in candidates:
-        index = order.get(node.mem_id)
-        if index is None or index <= after or _wraps_body(text, blocks):
-            continue
-        if (start is not None and index < start) or text in first_blocks:
-            return text
-    return None
-
-
-def _description_candidates(
-    scope: LexborNode, descriptions: list[Candidate], title: str | None
-) -> list[tuple[LexborNode, str]]:
-    """Elements showing the meta description (an unnamed dek), with an agency prefix
-    ("(VTC News) -") written just before them."""
-    openings = [
-        words[:DESCRIPTION_WORDS] for c in descriptions if (words := _WORD.findall(c.value))
-    ]
-    openings = [words for words in openings if len(words) >= MIN_DESCRIPTION_WORDS]
-    if not openings:
-        return []
-    first_words = {opening[0] for opening in openings}
-    found = []
-    for node in scope.css(DESCRIPTION_TAGS):
-        raw = node.text(deep=True)
-        # Cheap filters first: most elements are far too short or too long, or start otherwise.
-        if not _LEAD_LENGTH[0] <= len(raw) <= 2 * _LEAD_LENGTH[1]:
-            continue
-        words = _WORD.findall(raw[:MAX_OPENING_CHARS])
-        starts = [i for i, word in enumerate(words[: MAX_PREFIX_WORDS + 1]) if word in first_words]
-        if not any(words[i : i + len(o)] == o for o in openings for i in starts):
-            continue
-        text = collapse(raw)
-        if not _LEAD_LENGTH[0] <= len(text) <= _LEAD_LENGTH[1] or text == title:
-            continue
-        prefix = node.prev
-        while (
-            prefix is not None and prefix.is_text_node and not (prefix.text_content or "").strip()
-        ):
-            prefix = prefix.prev
-        if prefix is not None and prefix.tag in INLINE_PREFIX_TAGS:
-            label = node_text(prefix)
-            if 0 < len(label) <= MAX_PREFIX_CHARS:
-                text = f"{label} {text}"
-        found.append((node, text))
-    return found
-
-
-def _wraps_body(text: str, blocks: list[str]) -> bool:
-    """True when text holds one of the first body blocks and more: a wrapper, not a lead."""
-    return any(block in text and block != text for block in blocks[:LEAD_BLOCKS])
-
-
-def _opening_copy(blocks: list[str], description: str) -> int | None:
-    """The index of the first paragraph when the description copies the text from there on.
-
-    Descriptions are often the opening paragraphs cut short (the last word may be cut off).
-    """
-    words = _WORD.findall(description)[:-1]
-    if len(words) < MIN_DESCRIPTION_WORDS:
-        return None
-    for index in range(min(len(blocks), LEAD_BLOCKS + 2)):
-        found: list[str] = []
-        for block in blocks[index:]:
-            found += _WORD.findall(block)
-            if len(found) >= len(words):
-                break
-        if found[: len(words)] == words:
-            return index
-    return None
-
-
-def _after_title(blocks: list[Block], title: str | None) -> list[str]:
-    """Body texts after the headline (when the content holds it), without other <h1>s."""
+def _after_title(blocks: list[Block], title: str | None) -> list[Block]:
+    """Body blocks after the headline (when the content holds it), without other <h1>s."""
     for index, block in enumerate(blocks[: MAX_BLOCKS_BEFORE_TITLE + 1]):
         if block.tag == "h1" and (title is None or _same_text(block.text, title)):
             blocks = blocks[index + 1 :]
             break
-    return [block.text for block in blocks if block.tag != "h1"]
+    return [block for block in blocks if block.tag != "h1"]
 
 
-def _rule_blocks(tree: LexborHTMLParser, css: str) -> list[str]:
-    return [block.text for block in text_blocks(select_nodes(tree, parse_selector(css)))]
+def _rule_blocks(tree: LexborHTMLParser, css: str) -> list[Block]:
+    return text_blocks(select_nodes(tree, parse_selector(css)))
 
 
 def _select(tree: LexborHTMLParser, css: str | None) -> str | None:
@@ -349,9 +228,12 @@ def extract(
     now: datetime | None = None,
 ) -> Article:
     """Extract an article from a page. Naive dates are read in `tz`; dates after `now` dropped."""
-    tree = LexborHTMLParser(decode_document(html) if isinstance(html, bytes) else html)
+    text = decode_document(html) if isinstance(html, bytes) else html
+    if text.count("<") > DEEP_NESTING_TAGS:
+        text = flatten_deep_nesting(text)
+    tree = LexborHTMLParser(text)
     meta = read_metadata(tree)
-    base = urljoin(url, meta.base) if meta.base else url
+    base = (join_url(url, meta.base) if meta.base else None) or url  # an invalid <base> is ignored
     chooser = _Chooser()
     take = chooser.take
 
@@ -361,11 +243,30 @@ def extract(
                 if node.parent is not None:
                     node.decompose()
 
+    # The generic body scan also finds the page's <h1>s (the headline candidates).
+    body_rule = rules.body if rules is not None else None
+    content: Content | None = None
+    found_blocks: list[Block] = []
+    if not body_rule:
+        content, found_blocks = extract_body(tree)
+
     title = take("title", _select(tree, rules.title if rules else None), "selector")
     heading: LexborNode | None = None
     if title is None:
-        found, origin, heading = _choose_title(tree, meta)
+        h1s = content.headings if content is not None else tree.css("h1")
+        found, origin, heading = _choose_title(h1s, meta)
         title = take("title", found, origin)
+
+    root: LexborNode | None = None
+    if body_rule:
+        body_blocks = _rule_blocks(tree, body_rule)
+        chooser.provenance["blocks"] = "selector"
+    else:
+        root = content.roots[0] if content is not None and content.roots else None
+        body_blocks = _after_title(found_blocks, title)
+        chooser.provenance["blocks"] = "generic"
+    # Lead, byline and dateline sit between the headline and the body.
+    region = headline_region(heading, root) if root is not None else []
 
     published: datetime | None = None
     raw_date = _select(tree, rules.date if rules else None)
@@ -379,7 +280,7 @@ def extract(
             day_only = published.hour == published.minute == published.second == 0
             chooser.provenance["published"] = origin + (":day" if day_only else "")
     if published is None or chooser.provenance.get("published", "").endswith(":day"):
-        visible = _visible_date(tree, tz, now)
+        visible = _visible_date(tree, region, tz, now)
         if visible is not None and (published is None or visible.date() == published.date()):
             published = visible
             chooser.provenance["published"] = "visible-text"
@@ -394,32 +295,23 @@ def extract(
     author = take("author", _select(tree, rules.author if rules else None), "selector")
     for candidate in meta.authors:
         author = author or take("author", candidate.value, candidate.origin)
-    byline = tree.css_first(AUTHOR_SELECTOR) if author is None else None
-    if byline is not None and 2 <= len(node_text(byline)) <= 80:
-        author = take("author", node_text(byline), "visible-text")
+    if author is None:
+        author = take("author", _byline(tree, region), "visible-text")
 
     canonical = _http_url(meta.canonical, base)
     lead = take("summary", _select(tree, rules.lead if rules else None), "selector")
 
-    roots: list[LexborNode] = []
-    if rules is not None and rules.body:
-        blocks = _rule_blocks(tree, rules.body)
-        chooser.provenance["blocks"] = "selector"
-    else:
-        roots, found_blocks = extract_body(tree)
-        blocks = _after_title(found_blocks, title)
-        chooser.provenance["blocks"] = "generic"
-
     if lead is None:
-        found, origin = _find_lead(tree, title, heading, roots, blocks, meta.descriptions)
+        found, origin = find_lead(title, region, root, body_blocks, meta.descriptions)
         lead = take("summary", found, origin)
+    blocks = [block.text for block in body_blocks]
     while blocks and (
         (title and _same_text(blocks[0], title)) or (lead and _same_text(blocks[0], lead))
     ):
         blocks.pop(0)
     if lead is None:
         for candidate in meta.descriptions:
-            index = _opening_copy(blocks, candidate.value)
+            index = opening_copy(blocks, candidate.value)
             if index is not None:
                 lead = take("summary", blocks.pop(index), f"first-block~{candidate.origin}")
                 break
@@ -434,7 +326,7 @@ def extract(
         summary=_nfc(lead),
         image=image,
         author=_nfc(author),
-        blocks=tuple(_normalize(block) for block in blocks),
+        blocks=_nfc_blocks(blocks),
         canonical=canonical,
         provenance=MappingProxyType(chooser.provenance),
     )

@@ -2,10 +2,13 @@
 
 find_content scores containers by the paragraph text under them (readability-style: class-word
 factors, a link-density penalty, widening to an ancestor when the text is split) and returns
-the winner plus its sibling candidates; text_blocks walks elements once, iteratively, and
-returns their block-level texts; extract_body ties them together, pruning boilerplate inside
-the content and dropping link lists. The page is never mutated and every walk is iterative,
-so cost stays linear in page size and deep nesting cannot hit the recursion limit.
+the winner plus its sibling candidates, or the parts of an article split over containers of
+one tag and class, or the <article> holding the headline when the winner is a list of
+<article>s; text_blocks walks elements once, iteratively, and returns their block-level texts;
+extract_body ties them together, pruning boilerplate inside the content and dropping link
+lists. The page is never mutated, every walk is iterative and no element's text is read once
+per ancestor, so cost stays linear in page size and deep nesting cannot hit the recursion
+limit.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -30,7 +34,8 @@ COMMENT_MARKS = re.compile(r"comment|disqus|respond|discussion", re.IGNORECASE)
 PARAGRAPHS = frozenset({"p", "pre", "td", "blockquote"})
 # Containers whose own (direct) text counts as a paragraph: `<div>text<br>text</div>` pages.
 TEXT_CONTAINERS = frozenset({"div", "section", "article", "main", "font", "span"})
-_SCORED = ", ".join(sorted(PARAGRAPHS | TEXT_CONTAINERS))
+# One scan finds the scored elements and the headlines.
+_SCANNED = ", ".join(sorted(PARAGRAPHS | TEXT_CONTAINERS | {"h1"}))
 # Class/id words (matched anywhere in the class and id values) that raise or lower a container.
 POSITIVE = re.compile(
     r"article|body|content|entry|hentry|h-entry|main|page|post|text|blog|story|detail|noi-?dung",
@@ -54,7 +59,7 @@ BOILERPLATE = re.compile(
     r"breadcrumbs?|advert\w*|ads|adv|banner|menu|navbar|popup|newsletter|subscribe|"
     r"widget|toolbar|print|rating|most-?read|more-?news|tin-?lien-?quan|lienquan|xem-?them|"
     r"box-?tin|cookie|promo|outbrain|taboola|recommended|read-?more|signup|paywall|modal|"
-    r"gallery|slideshow|carousel|lightbox|disqus)"
+    r"gallery|slideshow|carousel|swiper|lightbox|disqus|trending)"
     r"(?:$|[\s_-])",
     re.IGNORECASE,
 )
@@ -65,11 +70,18 @@ LEADING_MARKS = re.compile(
     r"(?:^|[\s_-])(?:time|meta|info|credit)(?:$|[\s_-])",
     re.IGNORECASE,
 )
+# Class words of text shown only to screen readers ("Image caption" labels and the like).
+SCREEN_READER = re.compile(
+    r"(?:^|[\s_-])(?:sr-only|visually-?hidden|screen-?reader(?:-text)?|off-?screen|a11y-only|"
+    r"element-invisible)(?:$|[\s_])",
+    re.IGNORECASE,
+)
 # A block this long is prose: after it, bylines and datelines are kept.
 PROSE_CHARS = 80
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 # Tags that are navigation or page chrome when they sit inside the content.
 CHROME_TAGS = frozenset({"nav", "aside", "footer", "form", "header"})
+_PRUNE_SCAN = ", ".join(["[class]", "[id]", "[hidden]", "[style]", *sorted(CHROME_TAGS)])
 # A marked element is never pruned when its paragraphs score at least this share of the best
 # container's (a layout naming the article column "sidebar-1" or "has-ads").
 PROTECTED_SHARE = 0.5
@@ -81,6 +93,7 @@ BLOCK_TAGS = frozenset(
         "tbody", "thead", "tfoot", "td", "th", "tr", "ul", "caption", "center", "br",
     }
 )  # fmt: skip
+_BLOCK_SELECTOR = ", ".join(sorted(BLOCK_TAGS - {"br"}))
 SKIP_TAGS = JUNK_TAGS | {"img", "picture", "source", "head", "title", "meta", "link"}
 # A block whose text is mostly link text is navigation or a related-articles list.
 MAX_LINK_DENSITY = 0.5
@@ -94,6 +107,11 @@ TAG_SCORE = {"div": 5.0, "article": 8.0, "main": 5.0, "section": 3.0, "pre": 3.0
 # A paragraph's score goes to its ancestors, divided by these (Readability.js: 1, 2, level*3).
 ANCESTOR_DIVIDERS = (1.0, 2.0, 6.0, 9.0, 12.0)
 SIBLING_SHARE = 0.2
+# A container with the best one's tag and class, scoring at least this share of it, holds
+# another part of the same article; more such containers than MAX_SPLIT_PARTS are a list of
+# items (comments, teasers) instead.
+SPLIT_SHARE = 0.3
+MAX_SPLIT_PARTS = 5
 # An ancestor of the best container holding this many candidates scoring within CLOSE_SCORE
 # of it holds the whole article (an article split over several columns or sections).
 MIN_CLOSE = 3
@@ -112,13 +130,14 @@ def collapse(text: str) -> str:
     return " ".join(text.split())
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
-    """One block of text, the tag that holds it, and how much of it is link text."""
+class Block(NamedTuple):
+    """One block of text, the tag that holds it, how much of it is link text, and the element
+    that holds it (None for text directly under no element)."""
 
     text: str
     tag: str
     link_chars: int
+    node: LexborNode | None = None
 
     @property
     def link_density(self) -> float:
@@ -176,62 +195,208 @@ def _link_density(node: LexborNode) -> float:
     return min(_link_chars(node) / length, 1.0) if length else 1.0
 
 
-def _raw_scores(body: LexborNode) -> dict[int, _Candidate]:
+def _raw_scores(
+    nodes: list[LexborNode], stop: frozenset[int]
+) -> tuple[dict[int, _Candidate], list[LexborNode]]:
+    """Container scores from the scored elements (in document order), and the <h1>s among them.
+
+    A paragraph's score goes to its nearest ancestors, up to (not into) the elements in stop.
+    The elements are read last to first, so an element is read after everything inside it: a
+    td, blockquote or pre holding another of them counts only its direct text (it is then a
+    container), which keeps nested tables and quotes linear instead of re-reading them whole.
+    """
     candidates: dict[int, _Candidate] = {}
-
-    def credit_ancestors(node: LexborNode | None, score: float) -> None:
-        lineage: list[_Candidate] = []
-        while node is not None and len(lineage) < len(ANCESTOR_DIVIDERS):
-            if node.tag in ("body", "html"):
-                break
-            found = candidates.get(node.mem_id)
-            if found is None:
-                factor, comment = _class_traits(marks(node))
-                tag_score = TAG_SCORE.get(node.tag or "", 0.0)
-                found = candidates[node.mem_id] = _Candidate(node, tag_score, factor, comment, 0.0)
-            if found.comment:
-                return  # a reader's comment, not the article
-            lineage.append(found)
-            node = node.parent
-        for found, divider in zip(lineage, ANCESTOR_DIVIDERS, strict=False):
-            found.content += score / divider
-
-    for node in body.css(_SCORED):
-        if node.tag in PARAGRAPHS:
-            text = node.text(deep=True).strip()
-            if len(text) >= MIN_PARAGRAPH:
-                credit_ancestors(node.parent, _paragraph_score(text))
+    holders: set[int] = set()
+    """Elements with a td, blockquote or pre below them."""
+    headings: list[LexborNode] = []
+    lineages: dict[int, tuple[_Candidate, ...] | None] = {}
+    for node in reversed(nodes):
+        tag = node.tag
+        if tag == "h1":
+            headings.append(node)
+            continue
+        holder: LexborNode | None = node
+        if tag in PARAGRAPHS:
+            if node.mem_id in holders:
+                text = node.text(deep=False)
+            else:
+                text = node.text(deep=True)
+                holder = node.parent
+            if tag != "p":
+                # Stops at the first ancestor already marked: each element is marked once.
+                parent = node.parent
+                while parent is not None and parent.mem_id not in holders:
+                    holders.add(parent.mem_id)
+                    parent = parent.parent
         else:
-            text = node.text(deep=False).strip()
-            if len(text) >= MIN_PARAGRAPH:
-                credit_ancestors(node, _paragraph_score(text))
-    return candidates
+            text = node.text(deep=False)
+        if len(text) < MIN_PARAGRAPH:
+            continue
+        text = text.strip()
+        if len(text) < MIN_PARAGRAPH:
+            continue
+        if holder is None:
+            continue
+        # Paragraphs mostly share their parent: its lineage is walked once.
+        lineage = lineages.get(holder.mem_id, ())
+        if lineage == ():
+            lineage = lineages[holder.mem_id] = _lineage(holder, candidates, stop)
+        if lineage is not None:
+            score = _paragraph_score(text)
+            for found, divider in zip(lineage, ANCESTOR_DIVIDERS, strict=False):
+                found.content += score / divider
+    headings.reverse()
+    return candidates, headings
+
+
+def _lineage(
+    node: LexborNode, candidates: dict[int, _Candidate], stop: frozenset[int]
+) -> tuple[_Candidate, ...] | None:
+    """The candidates for the node and its nearest ancestors (created as needed), up to the
+    elements in stop; None inside reader comments."""
+    lineage: list[_Candidate] = []
+    parent: LexborNode | None = node
+    while parent is not None and len(lineage) < len(ANCESTOR_DIVIDERS):
+        key = parent.mem_id
+        if key in stop:
+            break
+        found = candidates.get(key)
+        if found is None:
+            found = candidates[key] = _candidate(parent)
+        if found.comment:
+            return None  # a reader's comment, not the article
+        lineage.append(found)
+        parent = parent.parent
+    return tuple(lineage)
+
+
+def _candidate(node: LexborNode) -> _Candidate:
+    factor, comment = _class_traits(marks(node))
+    return _Candidate(node, TAG_SCORE.get(node.tag or "", 0.0), factor, comment, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
 class Content:
-    """The elements holding the article text, in document order, and the mem_ids of elements
-    inside them that carry much of its paragraph text (never pruned as boilerplate)."""
+    """The elements holding the article text, in document order; the mem_ids of elements
+    inside them that carry much of its paragraph text (never pruned as boilerplate); and the
+    page's <h1>s, found by the same scan."""
 
     roots: list[LexborNode]
     protected: frozenset[int]
+    headings: list[LexborNode]
 
 
 def find_content(tree: LexborHTMLParser) -> Content:
     """The best-scoring container and its sibling candidates, or the body when nothing scores."""
     body = tree.body
     if body is None:
-        return Content([], frozenset())
-    candidates = _raw_scores(body)
+        return Content([], frozenset(), [])
+    stop = frozenset(node.mem_id for node in (body, body.parent) if node is not None)
+    candidates, headings = _raw_scores(body.css(_SCANNED), stop)
     if not candidates:
-        return Content([body], frozenset())
+        return Content([body], frozenset(), headings)
     top = sorted(candidates.values(), key=lambda c: c.score, reverse=True)[:TOP_CANDIDATES]
+    # Link density only lowers a score, so it is read only for candidates that may still
+    # win or count as close to the winner (a re-read of their whole text each).
+    best_score = float("-inf")
     for candidate in top:
+        if best_score > 0 and candidate.score < best_score * CLOSE_SCORE:
+            break
         candidate.link_density = _link_density(candidate.node)
-    best = _widen(max(top, key=lambda c: c.score), top, candidates)
+        best_score = max(best_score, candidate.score)
+    best = max(top, key=lambda c: c.score)
+    story = _headline_article(best, headings, candidates)
+    if story is not None:
+        floor = story.content * PROTECTED_SHARE
+        protected = frozenset(key for key, c in candidates.items() if c.content >= floor)
+        return Content([story.node], protected, headings)
+    widened = _widen(best, top, candidates)
+    parts = _split_parts(best, candidates, body) if widened is best else []
+    if not parts:
+        best = _only_child_up(widened, candidates)
+        parts = _with_siblings(best, candidates)
     floor = best.content * PROTECTED_SHARE
     protected = frozenset(key for key, c in candidates.items() if c.content >= floor)
-    return Content(_with_siblings(best, candidates), protected)
+    return Content(parts, protected, headings)
+
+
+def _headline_article(
+    best: _Candidate, headings: list[LexborNode], candidates: dict[int, _Candidate]
+) -> _Candidate | None:
+    """The <article> holding the headline when the best container is a list of <article>s
+    (related posts, an archive) instead: HTML5 makes each <article> a self-contained item."""
+    items = best.node.css("article")
+    if len(items) - (best.node.tag == "article") < 2:
+        return None
+    for heading in headings:
+        parent = heading.parent
+        while parent is not None and parent.tag != "article":
+            parent = parent.parent
+        found = candidates.get(parent.mem_id) if parent is not None else None
+        if found is not None and found is not best and found.score >= best.score * SPLIT_SHARE:
+            return found
+    return None
+
+
+def _split_parts(
+    best: _Candidate, candidates: dict[int, _Candidate], body: LexborNode
+) -> list[LexborNode]:
+    """The containers of an article split into several with the same tag and class as the best
+    (a layout that closes the text column around each ad or pull quote), in document order;
+    those nested in one another count once. [] when the article is in one container."""
+    words = best.node.attributes.get("class")
+    if not words:
+        return []
+    tag = best.node.tag
+    floor = best.score * SPLIT_SHARE
+    parts = [best]
+    for candidate in candidates.values():
+        node = candidate.node
+        if (
+            candidate is best
+            or candidate.comment
+            or (candidate.base + candidate.content) * candidate.factor < floor
+            or node.tag != tag
+            or node.attributes.get("class") != words
+        ):
+            continue
+        if candidate.link_density == 0.0:
+            candidate.link_density = _link_density(node)
+        if candidate.score >= floor:
+            parts.append(candidate)
+    if not 1 < len(parts) <= MAX_SPLIT_PARTS:
+        return []
+    lineages = {c.node.mem_id: _lineage_ids(c.node) for c in parts}
+    outer = [
+        c.node
+        for c in parts
+        if not any(
+            other != c.node.mem_id and other in lineages[c.node.mem_id] for other in lineages
+        )
+    ]
+    order = _doc_order(body, {node.mem_id for node in outer})
+    return sorted(outer, key=lambda node: order.get(node.mem_id, 0))
+
+
+def _lineage_ids(node: LexborNode) -> set[int]:
+    found: set[int] = set()
+    parent = node.parent
+    while parent is not None:
+        found.add(parent.mem_id)
+        parent = parent.parent
+    return found
+
+
+def _doc_order(root: LexborNode, wanted: set[int]) -> dict[int, int]:
+    """Document positions of the wanted elements (by mem_id), walking only as far as needed."""
+    found: dict[int, int] = {}
+    for index, node in enumerate(root.traverse()):
+        key = node.mem_id
+        if key in wanted:
+            found[key] = index
+            if len(found) == len(wanted):
+                break
+    return found
 
 
 def _ancestors(node: LexborNode) -> list[LexborNode]:
@@ -246,31 +411,19 @@ def _ancestors(node: LexborNode) -> list[LexborNode]:
 def _widen(
     best: _Candidate, top: list[_Candidate], candidates: dict[int, _Candidate]
 ) -> _Candidate:
-    """Move up from the best container when the article is split over several of them.
-
-    Readability's rules: an ancestor holding several near-best candidates, a parent scoring
-    higher than the node below it, and a parent whose only child is the best.
-    """
+    """Move up from the best container when the article is split over several of them
+    (readability's rule: the ancestor holding several near-best candidates)."""
     close = [c for c in top if c is not best and c.score >= best.score * CLOSE_SCORE]
     if len(close) >= MIN_CLOSE:
         lineages = [{c.node.mem_id} | {a.mem_id for a in _ancestors(c.node)} for c in close]
         for ancestor in _ancestors(best.node):
             if sum(ancestor.mem_id in lineage for lineage in lineages) >= MIN_CLOSE:
-                best = candidates.get(ancestor.mem_id) or _Candidate(ancestor, 0.0, 1.0, False, 0.0)
-                break
-    last = best.score
-    for ancestor in _ancestors(best.node)[:0]:
-        found = candidates.get(ancestor.mem_id)
-        if found is None:
-            continue
-        if found.link_density == 0.0:
-            found.link_density = _link_density(ancestor)
-        if found.score < last / 3:
-            break
-        if found.score > last:
-            best = found
-            break
-        last = found.score
+                return candidates.get(ancestor.mem_id) or _Candidate(ancestor, 0.0, 1.0, False, 0.0)
+    return best
+
+
+def _only_child_up(best: _Candidate, candidates: dict[int, _Candidate]) -> _Candidate:
+    """The outermost ancestor wrapping nothing but the best container (readability's rule)."""
     parent = best.node.parent
     while parent is not None and parent.tag not in ("body", "html"):
         if sum(1 for _ in parent.iter()) != 1:
@@ -296,10 +449,18 @@ def _with_siblings(best: _Candidate, candidates: dict[int, _Candidate]) -> list[
         if candidate is not None:
             same_class = best_class and sibling.attributes.get("class") == best_class
             bonus = best.score * SIBLING_SHARE if same_class else 0.0
-            if candidate.content * (1.0 - _link_density(sibling)) + bonus >= threshold:
+            # Link density only lowers the score: read it only when the rest would pass.
+            if candidate.content + bonus >= threshold and (
+                candidate.content * (1.0 - _link_density(sibling)) + bonus >= threshold
+            ):
                 chosen.append(sibling)
                 continue
-        if sibling.tag == "p":
+        if sibling.tag == "p" or (
+            sibling.tag in TEXT_CONTAINERS
+            and not any(_marked(marks(sibling)))
+            and not _holds_blocks(sibling)
+        ):
+            # A paragraph, or a container with no blocks inside (readability reads it as one).
             text = collapse(sibling.text(deep=True))
             density = _link_chars(sibling) / len(text) if text else 1.0
             if (len(text) > LONG_SIBLING and density < MAX_SIBLING_LINKS) or (
@@ -307,6 +468,11 @@ def _with_siblings(best: _Candidate, candidates: dict[int, _Candidate]) -> list[
             ):
                 chosen.append(sibling)
     return chosen
+
+
+def _holds_blocks(node: LexborNode) -> bool:
+    """True when a block-level element sits inside the node (its css() includes itself)."""
+    return any(found.mem_id != node.mem_id for found in node.css(_BLOCK_SELECTOR))
 
 
 def _prunable(node: LexborNode, name: str, protected: frozenset[int], leading: bool) -> bool:
@@ -317,20 +483,26 @@ def _prunable(node: LexborNode, name: str, protected: frozenset[int], leading: b
     attrs = node.attributes
     if "hidden" in attrs or _HIDDEN_STYLE.search(attrs.get("style") or ""):
         return True
+    words = f"{attrs.get('class') or ''} {attrs.get('id') or ''}".strip()
     if name not in CHROME_TAGS:
-        words = f"{attrs.get('class') or ''} {attrs.get('id') or ''}".strip()
         if not words:
             return False
-        boilerplate, heading = _marked(words)
+        boilerplate, heading, unseen = _marked(words)
+        if unseen:
+            return True
         if not (boilerplate or (leading and heading)):
             return False
     return node.mem_id not in protected
 
 
 @lru_cache(maxsize=4096)
-def _marked(words: str) -> tuple[bool, bool]:
-    """Whether class/id words mark boilerplate, and whether they mark a byline or dateline."""
-    return BOILERPLATE.search(words) is not None, LEADING_MARKS.search(words) is not None
+def _marked(words: str) -> tuple[bool, bool, bool]:
+    """Whether class/id words mark boilerplate, a byline or dateline, and screen-reader text."""
+    return (
+        BOILERPLATE.search(words) is not None,
+        LEADING_MARKS.search(words) is not None,
+        SCREEN_READER.search(words) is not None,
+    )
 
 
 def text_blocks(
@@ -344,74 +516,87 @@ def text_blocks(
     parts: list[str] = []
     link_chars = 0
     in_link = 0
-    holders: list[str] = []
+    holders: list[LexborNode] = []
     leading = True
 
     def flush() -> None:
         nonlocal link_chars, leading
         text = collapse("".join(parts))
+        parts.clear()
         if text:
             leading = leading and len(text) < PROSE_CHARS
-            tag = holders[-1] if holders else "div"
-            blocks.append(Block(text, tag, min(link_chars, len(text))))
-        parts.clear()
+            holder = holders[-1] if holders else None
+            tag = (holder.tag or "div") if holder is not None else "div"
+            blocks.append(Block(text, tag, min(link_chars, len(text)), holder))
         link_chars = 0
 
     for root in [roots] if isinstance(roots, LexborNode) else roots:
-        # Iterative walk of (node, closing) pairs: a closing marker ends the element's block.
-        stack: list[tuple[LexborNode, bool]] = [(root, False)]
+        root_id = root.mem_id
+        # Only elements with attributes or a chrome tag can be pruned: find them in one scan.
+        marked = {n.mem_id for n in root.css(_PRUNE_SCAN)} if protected is not None else set()
+        # Iterative walk; None on the stack closes the innermost open element (a block or a
+        # link), whose kind the `closes` stack keeps: True for a block, False for a link.
+        stack: list[LexborNode | None] = [root]
+        closes: list[bool] = []
         while stack:
-            node, closing = stack.pop()
-            name = node.tag or ""
-            if closing:
-                if name == "a":
+            node = stack.pop()
+            if node is None:
+                if closes.pop():
+                    if parts:
+                        flush()
+                    holders.pop()
+                else:
                     in_link -= 1
-                    continue
-                flush()
-                holders.pop()
                 continue
-            if name == "-text":
+            if node.is_text_node:
                 text = node.text_content or ""
-                parts.append(text)
-                if in_link:
-                    link_chars += len(text.strip())
+                if parts or not text.isspace():  # whitespace opening a block is no text
+                    parts.append(text)
+                    if in_link:
+                        link_chars += len(text.strip())
                 continue
+            name = node.tag or ""
             if name.startswith("-") or name in SKIP_TAGS:
                 continue
+            key = node.mem_id
+            is_root = key == root_id
             if (
-                protected is not None
-                and node is not root
+                key in marked
+                and protected is not None
+                and not is_root
                 and _prunable(node, name, protected, leading)
             ):
                 continue
-            if name in BLOCK_TAGS or node is root:
-                flush()
+            if name in BLOCK_TAGS or is_root:
+                if parts:
+                    flush()
                 if name in ("br", "hr"):
                     continue
-                holders.append(name)
+                holders.append(node)
+                closes.append(True)
             elif name == "a":
                 in_link += 1
+                closes.append(False)
             else:
-                stack.extend((child, False) for child in _children_reversed(node))
+                children = list(node.iter(include_text=True))
+                children.reverse()
+                stack += children
                 continue
-            stack.append((node, True))
-            stack.extend((child, False) for child in _children_reversed(node))
-        flush()
+            stack.append(None)
+            children = list(node.iter(include_text=True))
+            children.reverse()
+            stack += children
+        if parts:
+            flush()
     return blocks
 
 
-def _children_reversed(node: LexborNode) -> list[LexborNode]:
-    children = list(node.iter(include_text=True))
-    children.reverse()
-    return children
-
-
-def extract_body(tree: LexborHTMLParser) -> tuple[list[LexborNode], list[Block]]:
-    """The content elements and their text blocks (boilerplate and link lists dropped)."""
+def extract_body(tree: LexborHTMLParser) -> tuple[Content, list[Block]]:
+    """The content found and its text blocks (boilerplate and link lists dropped)."""
     content = find_content(tree)
     blocks = [
         block
         for block in text_blocks(content.roots, content.protected)
         if block.link_density <= MAX_LINK_DENSITY
     ]
-    return content.roots, blocks
+    return content, blocks

@@ -4,7 +4,8 @@
 ISO 8601 and RFC 2822 (metadata) and the Vietnamese visible forms: "Thứ Ba, 04/02/2025 - 14:00",
 "04/02/2025 14:00 (GMT+7)", "14:00 ngày 04/02/2025", "4/2/2025 2:00:00 PM",
 "ngày 4 tháng 2 năm 2025".
-Day comes before month; a time without an offset is local to the given zone; future dates are None.
+Day comes before month; a time without an offset is local to the given zone; future dates, and
+dates before 1900 (placeholders like 0001-01-01), are None.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from email.utils import parsedate_to_datetime
 
 # A page may be a little ahead of our clock; more than this is a wrong date, not a scoop.
 FUTURE_TOLERANCE = timedelta(hours=1)
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+"""Older than any web page: an earlier date is a placeholder or a typo (and date arithmetic on
+0001-01-01 overflows)."""
 
 _DMY = re.compile(r"(?<!\d)(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{4})(?!\d)")
 _YMD = re.compile(r"(?<!\d)(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})(?!\d)")
@@ -38,11 +42,14 @@ def _aware(value: datetime, tz: tzinfo) -> datetime:
     return value.replace(tzinfo=tz) if value.tzinfo is None else value
 
 
-def _not_future(value: datetime | None, now: datetime | None) -> datetime | None:
+def plausible_date(
+    value: datetime | None, now: datetime | None, tolerance: timedelta = FUTURE_TOLERANCE
+) -> datetime | None:
+    """An aware `value`, or None when it is before EARLIEST or after `now` plus `tolerance`."""
     if value is None:
         return None
-    limit = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
-    return None if value > limit else value
+    limit = (now or datetime.now(UTC)) + tolerance
+    return value if EARLIEST <= value <= limit else None
 
 
 def parse_iso_or_rfc(text: str, tz: tzinfo, now: datetime | None = None) -> datetime | None:
@@ -55,12 +62,12 @@ def parse_iso_or_rfc(text: str, tz: tzinfo, now: datetime | None = None) -> date
             value = datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
         except ValueError:
             return None
-        return _not_future(_aware(value, tz), now)
+        return plausible_date(_aware(value, tz), now)
     try:
         value = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
-    return _not_future(_aware(value, tz), now)
+    return plausible_date(_aware(value, tz), now)
 
 
 def _offset(text: str) -> tzinfo | None:
@@ -104,4 +111,4 @@ def parse_date(text: str, tz: tzinfo, now: datetime | None = None) -> datetime |
         value = datetime(year, month, day, hour, minute, second)
     except ValueError:
         return None
-    return _not_future(value.replace(tzinfo=_offset(rest) or tz), now)
+    return plausible_date(value.replace(tzinfo=_offset(rest) or tz), now)

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser
 
@@ -74,8 +74,7 @@ META_AUTHOR = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     """A raw value found in the page and where it was found."""
 
     value: str
@@ -126,10 +125,14 @@ def _strings(value: Any, keys: tuple[str, ...] = ("url", "name", "@id")) -> Iter
                 return
 
 
-# Everything read_metadata needs, fetched in one pass over the page.
-METADATA_NODES = (
-    "meta[content], title, link[rel=canonical], base[href], script[type='application/ld+json'],"
-    " time[datetime], [itemprop=datePublished][datetime]"
+# Everything read_metadata needs, fetched in one pass over the head and one over the body
+# (fewer alternatives to test on each of the body's many elements).
+HEAD_NODES = (
+    "meta[content], title, link[rel=canonical], base[href], script[type='application/ld+json']"
+)
+BODY_NODES = (
+    "meta[content], script[type='application/ld+json'], time[datetime],"
+    " [itemprop=datePublished][datetime]"
 )
 
 
@@ -139,14 +142,17 @@ def _json_ld(raw: str) -> list[dict[str, Any]]:
     if not raw:
         return []
     try:
-        data = json.loads(raw)
-    except ValueError:
-        # Some CMSs emit raw newlines and tabs inside strings.
         try:
-            data = json.loads(re.sub(r"[\x00-\x1f]+", " ", raw))
+            data = json.loads(raw)
         except ValueError:
-            return []
-    return [obj for obj in _walk_json(data) if _types(obj) & ARTICLE_TYPES]
+            # Some CMSs emit raw newlines and tabs inside strings.
+            try:
+                data = json.loads(re.sub(r"[\x00-\x1f]+", " ", raw))
+            except ValueError:
+                return []
+        return [obj for obj in _walk_json(data) if _types(obj) & ARTICLE_TYPES]
+    except RecursionError:  # nesting deeper than any real page (found by tests/test_fuzz.py)
+        return []
 
 
 def _index_meta(index: dict[tuple[str, str], str], attrs: dict[str, str | None]) -> None:
@@ -177,7 +183,11 @@ def read_metadata(tree: LexborHTMLParser) -> Metadata:
     articles: list[dict[str, Any]] = []
     times: list[Candidate] = []
     title: str | None = None
-    for node in tree.css(METADATA_NODES):
+    head, body = tree.head, tree.body
+    nodes = (head.css(HEAD_NODES) if head is not None else []) + (
+        body.css(BODY_NODES) if body is not None else []
+    )
+    for node in nodes:
         tag = node.tag
         attrs = node.attributes
         if tag == "meta":

@@ -6,20 +6,28 @@ import calendar
 import html
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin
 
 import feedparser
 
 from aggregator.errors import FeedError
+from aggregator.extraction.dates import plausible_date
 from aggregator.models import Entry
+from aggregator.urls import join_url
 
-_TAG = re.compile(r"<[^>]*>")
-_BREAK = re.compile(r"<(?:br|/p|/div|/li|/h[1-6]|/tr)\b[^>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^<>]*>")  # not [^>]*: quadratic on a run of "<"
+_BREAK = re.compile(r"<(?:br|/p|/div|/li|/h[1-6]|/tr)\b[^<>]*>", re.IGNORECASE)
 _LINE_SPACE = re.compile(r"[ \t\r\n\f\v]+")
 _ALL_SPACE = re.compile(r"\s+")
-_LOOKS_HTML = re.compile(r"</?[a-zA-Z][^>]*>")
+_LOOKS_HTML = re.compile(r"</?[a-zA-Z][^<>]*>")
+_IMG_SRC = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']?([^"'\s>]+)""", re.IGNORECASE)
+FEED_FUTURE_TOLERANCE = timedelta(days=1)
+"""How far ahead of our clock an item's date may be (feeds writing local time as GMT run up to
+14 hours ahead); a later date, like year 9999, counts as no date."""
+# feedparser's notes on a feed it read whole: a Content-Type that is not XML's, a charset
+# other than declared, an undeclared namespace. Anything else (an XML syntax error) is a fault.
+_HARMLESS = (feedparser.ThingsNobodyCaresAboutButMe, feedparser.UndeclaredNamespace)
 
 
 def html_to_text(fragment: str, *, keep_nbsp: bool = False) -> str:
@@ -40,11 +48,18 @@ def _text(entry: Any, key: str, *, keep_nbsp: bool = False) -> str:
     return (_LINE_SPACE if keep_nbsp else _ALL_SPACE).sub(" ", html.unescape(value)).strip()
 
 
-def _date(entry: Any) -> datetime | None:
+def _date(entry: Any, now: datetime | None) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        parsed = entry.get(key)
+        # dict.get: feedparser's own get() maps a missing "updated" to "published" and warns.
+        parsed = dict.get(entry, key)
         if parsed:
-            return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+            try:
+                value = datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+            except (OverflowError, OSError, ValueError):
+                continue
+            plausible = plausible_date(value, now, FEED_FUTURE_TOLERANCE)
+            if plausible is not None:
+                return plausible
     return None
 
 
@@ -59,9 +74,49 @@ def _summary(entry: Any, *, keep_nbsp: bool = False) -> str:
     return ""
 
 
-def read_feed(body: bytes, url: str) -> Any:
-    """feedparser's result for a feed document; FeedError when the bytes are not a feed."""
-    parsed = feedparser.parse(io.BytesIO(body), response_headers={"content-location": url})
+def _web_url(value: object, base: str) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return join_url(base, html.unescape(value.strip()))
+
+
+def _image(entry: Any, base: str) -> str | None:
+    """The thumbnail: media:thumbnail, an image media:content or enclosure, else the first <img>."""
+    for media in entry.get("media_thumbnail") or ():
+        url = _web_url(media.get("url"), base)
+        if url:
+            return url
+    for media in entry.get("media_content") or ():
+        kind = f"{media.get('medium', '')} {media.get('type', '')}".strip()
+        url = _web_url(media.get("url"), base)
+        if url and (not kind or "image" in kind):
+            return url
+    for link in entry.get("links") or ():
+        if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/"):
+            url = _web_url(link.get("href"), base)
+            if url:
+                return url
+    fragments = [entry.get("summary") or ""]
+    fragments += [content.get("value") or "" for content in entry.get("content") or ()]
+    for fragment in fragments:
+        match = _IMG_SRC.search(fragment)
+        url = _web_url(match.group(1), base) if match else None
+        if url:
+            return url
+    return None
+
+
+def read_feed(body: bytes, url: str, content_type: str | None = None) -> Any:
+    """feedparser's result for a feed document (served with the HTTP `content_type`, if known);
+    FeedError when the bytes are not a feed."""
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    try:
+        parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    except Exception as exc:
+        # e.g. UnicodeEncodeError from `&#xD800;` in its loose parser (found by tests/test_fuzz.py)
+        raise FeedError(url, f"unreadable feed ({type(exc).__name__}: {exc})") from None
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception")
         detail = f": {reason}" if reason else ""
@@ -70,29 +125,50 @@ def read_feed(body: bytes, url: str) -> Any:
     return parsed
 
 
-def entries_from(parsed: Any, url: str, source: str, *, keep_nbsp: bool = False) -> list[Entry]:
-    """Entries of a parsed feed, links resolved against the feed URL; linkless ones dropped."""
-    entries: list[Entry] = []
-    if parsed.get("bozo") and not any((item.get("link") or "").strip() for item in parsed.entries):
-        raise FeedError(url, f"malformed feed with no usable entry: {parsed.get('bozo_exception')}")
-    for item in parsed.entries:
-        link = (item.get("link") or "").strip()
-        if not link:
-            continue
-        link = urljoin(url, link)
-        entries.append(
-            Entry(
-                source=source,
-                id=(item.get("id") or "").strip() or link,
-                url=link,
-                title=_text(item, "title", keep_nbsp=keep_nbsp),
-                summary=_summary(item, keep_nbsp=keep_nbsp),
-                published=_date(item),
-            )
+def linked_items(parsed: Any, url: str) -> list[tuple[Any, str]]:
+    """(item, its http(s) link resolved against the feed URL) for each item of a parsed feed that
+    has one. An empty feed has none; FeedError when no item has a usable link and the feed is
+    malformed (an XML error) or has items."""
+    items = [(item, (item.get("link") or "").strip()) for item in parsed.entries]
+    linked = [
+        (item, resolved) for item, link in items if link and (resolved := join_url(url, link))
+    ]
+    if not linked:
+        problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+        if problem is not None and not isinstance(problem, _HARMLESS):
+            raise FeedError(url, f"malformed feed with no usable entry: {problem}")
+        if items:
+            raise FeedError(url, f"none of the feed's {len(items)} items has a valid http(s) link")
+    return linked
+
+
+def entries_from(
+    parsed: Any, url: str, source: str, *, keep_nbsp: bool = False, now: datetime | None = None
+) -> list[Entry]:
+    """Entries of a parsed feed, in `linked_items` order; dates later than `now` plus a day
+    (or before 1900) are dropped."""
+    return [
+        Entry(
+            source=source,
+            id=(item.get("id") or "").strip() or link,
+            url=link,
+            title=_text(item, "title", keep_nbsp=keep_nbsp),
+            summary=_summary(item, keep_nbsp=keep_nbsp),
+            published=_date(item, now),
+            image=_image(item, link),
         )
-    return entries
+        for item, link in linked_items(parsed, url)
+    ]
 
 
-def parse_feed(body: bytes, url: str, source: str) -> list[Entry]:
-    """Entries of an RSS or Atom document."""
-    return entries_from(read_feed(body, url), url, source)
+def parse_feed(
+    body: bytes,
+    url: str,
+    source: str,
+    *,
+    content_type: str | None = None,
+    now: datetime | None = None,
+) -> list[Entry]:
+    """Entries of an RSS or Atom document (none for an empty feed); `content_type` is the HTTP
+    Content-Type it was served with."""
+    return entries_from(read_feed(body, url, content_type), url, source, now=now)

@@ -1,0 +1,313 @@
+"""The visible lead (sapo, standfirst, dek): headline and body elements -> the lead's text.
+
+headline_region gives the elements between the headline and the body (found by walking up from
+both to their common ancestor, so the rest of the page is never scanned); find_lead looks there
+and at the elements holding the body's first blocks, and returns the first lead-classed one
+(else the first showing the meta description). opening_copy finds a meta description copied
+from the first paragraphs. Pure; the page is never mutated.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from selectolax.lexbor import LexborNode
+
+from aggregator.extraction.body import BOILERPLATE, JUNK_TAGS, Block, marks
+from aggregator.extraction.metadata import Candidate
+from aggregator.selectors import collapse, node_text
+
+# Class words naming the lead shown under the headline (matched anywhere in the class value).
+LEAD_CLASS = re.compile(
+    r"sapo|chapeau|lead|summary|desc|excerpt|standfirst|intro|dek|subtitle|sub-title|subhead|"
+    r"teaser|abstract"
+)
+# Tags that may show the meta description as an unnamed lead, and how many of its first words
+# must match (after at most MAX_PREFIX_WORDS words of an agency prefix).
+DESCRIPTION_TAGS = frozenset({"h2", "h3", "h4", "p", "strong", "b", "em"})
+DESCRIPTION_WORDS = 8
+MAX_PREFIX_WORDS = 4
+MAX_OPENING_CHARS = 400
+# A meta description shorter than this is not looked for on the page.
+MIN_DESCRIPTION_WORDS = 6
+# An agency label written just before the lead ("(VTC News) -") belongs to it.
+INLINE_PREFIX_TAGS = frozenset({"span", "strong", "b", "em", "i"})
+MAX_PREFIX_CHARS = 40
+# A lead inside the content is one of its first few blocks.
+LEAD_BLOCKS = 3
+LEAD_LENGTH = (30, 1500)
+# How far up from a first block's element a lead-classed wrapper is looked for.
+MAX_WRAPPER_CLIMB = 3
+_WORD = re.compile(r"\w+")
+
+
+@lru_cache(maxsize=4096)
+def _lead_class(words: str) -> bool:
+    return LEAD_CLASS.search(words) is not None
+
+
+def headline_region(heading: LexborNode | None, root: LexborNode) -> list[LexborNode]:
+    """The elements after the headline and before the body's root, in document order (the
+    lead, byline and dateline sit there); without a headline, those before the root inside its
+    parent. [] when the root comes first."""
+    return [node for top in _between(heading, root) for node in top.traverse()]
+
+
+def _between(heading: LexborNode | None, root: LexborNode) -> list[LexborNode]:
+    """The elements whose subtrees lie after the headline and before the body's root, in
+    document order ([] when the root comes first). Without a headline: the root's earlier
+    siblings."""
+    if heading is None:
+        parent = root.parent
+        return _siblings(parent.first_child if parent is not None else None, root.mem_id)
+    up_heading = _self_and_ancestors(heading)
+    up_root = _self_and_ancestors(root)
+    depth = {node.mem_id: i for i, node in enumerate(up_root)}
+    top = next((i for i, node in enumerate(up_heading) if node.mem_id in depth), None)
+    if top is None or top == 0:
+        return []
+    meet = depth[up_heading[top].mem_id]
+    if meet == 0:
+        return []  # the headline is inside the root
+    found: list[LexborNode] = []
+    # Below the common ancestor: whatever follows the headline and each of its ancestors.
+    for node in up_heading[: top - 1]:
+        found += _siblings(node.next, None)
+    # At the common ancestor: its children between the headline's branch and the root's.
+    branch = up_root[meet - 1].mem_id
+    if not _follows(up_heading[top - 1], branch):
+        return []  # the root comes first
+    found += _siblings(up_heading[top - 1].next, branch)
+    # Down the root's branch: the children before the way on to the root.
+    for level in range(meet - 1, 0, -1):
+        found += _siblings(up_root[level].first_child, up_root[level - 1].mem_id)
+    return found
+
+
+def _self_and_ancestors(node: LexborNode) -> list[LexborNode]:
+    """The node and its ancestors, innermost first."""
+    found = [node]
+    parent = node.parent
+    while parent is not None:
+        found.append(parent)
+        parent = parent.parent
+    return found
+
+
+def _follows(node: LexborNode, wanted: int) -> bool:
+    sibling = node.next
+    while sibling is not None:
+        if sibling.mem_id == wanted:
+            return True
+        sibling = sibling.next
+    return False
+
+
+def _siblings(first: LexborNode | None, stop: int | None) -> list[LexborNode]:
+    """The element siblings from first on, up to (without) the one whose mem_id is stop."""
+    found = []
+    node = first
+    while node is not None:
+        if node.mem_id == stop:
+            break
+        if node.is_element_node and node.tag not in JUNK_TAGS:
+            found.append(node)
+        node = node.next
+    return found
+
+
+def _is_hinted(node: LexborNode) -> bool:
+    attrs = node.attributes
+    return (
+        _lead_class(attrs.get("class") or "")
+        or "sapo" in (attrs.get("id") or "")
+        or attrs.get("itemprop") == "description"
+    )
+
+
+@dataclass(slots=True)
+class _Found:
+    """Lead candidates in document order: lead-classed elements, and elements that may show
+    the meta description."""
+
+    hinted: list[LexborNode] = field(default_factory=list)
+    shown: list[LexborNode] = field(default_factory=list)
+
+    def add(self, node: LexborNode) -> None:
+        tag = node.tag
+        if tag in JUNK_TAGS:
+            return
+        if _is_hinted(node):
+            self.hinted.append(node)
+        if tag in DESCRIPTION_TAGS:
+            self.shown.append(node)
+
+    def add_subtree(self, top: LexborNode) -> None:
+        for node in top.traverse():
+            self.add(node)
+
+
+def _texts(nodes: list[LexborNode], limit: int, separator: str) -> list[str | None]:
+    """Each node's raw text, None when longer than limit.
+
+    Read innermost first: an element holding a too-long one is never read, so nested markup
+    costs no more than flat markup.
+    """
+    too_long: set[int] = set()
+    texts: list[str | None] = [None] * len(nodes)
+    for i in range(len(nodes) - 1, -1, -1):
+        node = nodes[i]
+        if node.mem_id in too_long:
+            continue
+        raw = node.text(deep=True, separator=separator, strip=False)
+        if len(raw) > limit:
+            parent = node.parent
+            while parent is not None and parent.mem_id not in too_long:
+                too_long.add(parent.mem_id)
+                parent = parent.parent
+            continue
+        texts[i] = raw
+    return texts
+
+
+def _near_blocks(blocks: list[Block], root: LexborNode | None) -> _Found:
+    """Candidates holding the first blocks: each block's element, the elements under it and
+    its nearest ancestors inside the root."""
+    stop = root.mem_id if root is not None else None
+    found = _Found()
+    for block in blocks[:LEAD_BLOCKS]:
+        node = block.node
+        if node is None:
+            continue
+        if node.mem_id == stop:
+            # The root is this one block (a lead standing first among the body's parts).
+            found.add(node)
+            continue
+        outer: list[LexborNode] = []
+        parent = node.parent
+        while parent is not None and parent.mem_id != stop and len(outer) < MAX_WRAPPER_CLIMB:
+            outer.append(parent)
+            parent = parent.parent
+        for ancestor in reversed(outer):
+            found.add(ancestor)
+        found.add_subtree(node)
+    return found
+
+
+def _hinted(nodes: list[LexborNode], title: str | None) -> list[str]:
+    found = []
+    for node, raw in zip(nodes, _texts(nodes, 2 * LEAD_LENGTH[1], " "), strict=True):
+        text = collapse(raw) if raw else ""
+        if not LEAD_LENGTH[0] <= len(text) <= LEAD_LENGTH[1] or text == title:
+            continue
+        words = marks(node)
+        if words and BOILERPLATE.search(words):
+            continue
+        found.append(text)
+    return found
+
+
+def _shown(nodes: list[LexborNode], descriptions: list[Candidate], title: str | None) -> list[str]:
+    """Elements showing the meta description (an unnamed dek), with an agency prefix
+    ("(VTC News) -") written just before them."""
+    openings = [
+        words[:DESCRIPTION_WORDS] for c in descriptions if (words := _WORD.findall(c.value))
+    ]
+    openings = [words for words in openings if len(words) >= MIN_DESCRIPTION_WORDS]
+    if not openings:
+        return []
+    first_words = {opening[0] for opening in openings}
+    found = []
+    for node, raw in zip(nodes, _texts(nodes, 2 * LEAD_LENGTH[1], ""), strict=True):
+        # Cheap filters first: most elements are far too short, or start otherwise.
+        if raw is None or len(raw) < LEAD_LENGTH[0]:
+            continue
+        opening = raw[:MAX_OPENING_CHARS]
+        if not any(word in opening for word in first_words):
+            continue
+        words = _WORD.findall(opening)
+        starts = [i for i, word in enumerate(words[: MAX_PREFIX_WORDS + 1]) if word in first_words]
+        if not any(words[i : i + len(o)] == o for o in openings for i in starts):
+            continue
+        text = collapse(raw)
+        if not LEAD_LENGTH[0] <= len(text) <= LEAD_LENGTH[1] or text == title:
+            continue
+        prefix = node.prev
+        while (
+            prefix is not None and prefix.is_text_node and not (prefix.text_content or "").strip()
+        ):
+            prefix = prefix.prev
+        if prefix is not None and prefix.tag in INLINE_PREFIX_TAGS:
+            label = node_text(prefix)
+            if 0 < len(label) <= MAX_PREFIX_CHARS:
+                text = f"{label} {text}"
+        found.append(text)
+    return found
+
+
+def _placed(before: list[str], atop: list[str], texts: list[str]) -> str | None:
+    """The first candidate before the body, else atop it (one of its first blocks), that does
+    not wrap the body."""
+    first_blocks = texts[:LEAD_BLOCKS]
+    for text in before:
+        if not wraps_body(text, texts):
+            return text
+    for text in atop:
+        if text in first_blocks and not wraps_body(text, texts):
+            return text
+    return None
+
+
+def find_lead(
+    title: str | None,
+    region: list[LexborNode],
+    root: LexborNode | None,
+    blocks: list[Block],
+    descriptions: list[Candidate],
+) -> tuple[str | None, str]:
+    """The visible lead and how it was found ("visible-text", or "visible-text~meta" for an
+    element showing the meta description); (None, "") when the page shows none.
+
+    The lead is in the headline's `region` (see headline_region), or atop the body (`root`) as
+    one of its first `blocks`.
+    """
+    before = _Found()
+    for node in region:
+        before.add(node)
+    atop = _near_blocks(blocks, root)
+    texts = [block.text for block in blocks]
+    found = _placed(_hinted(before.hinted, title), _hinted(atop.hinted, title), texts)
+    if found is not None:
+        return found, "visible-text"
+    shown = _shown(before.shown, descriptions, title), _shown(atop.shown, descriptions, title)
+    found = _placed(*shown, texts)
+    return (found, "visible-text~meta") if found is not None else (None, "")
+
+
+def wraps_body(text: str, blocks: list[str]) -> bool:
+    """True when text holds one of the first body blocks and more: a wrapper, not a lead."""
+    return any(block in text and block != text for block in blocks[:LEAD_BLOCKS])
+
+
+def opening_copy(blocks: list[str], description: str) -> int | None:
+    """The index of the first paragraph when the description copies the text from there on.
+
+    Descriptions are often the opening paragraphs cut short (the last word may be cut off).
+    """
+    words = _WORD.findall(description)[:-1]
+    if len(words) < MIN_DESCRIPTION_WORDS:
+        return None
+    tokens: list[list[str]] = []  # each block's words, read once, as far as needed
+    for index in range(min(len(blocks), LEAD_BLOCKS + 2)):
+        found: list[str] = []
+        position = index
+        while len(found) < len(words) and position < len(blocks):
+            if position == len(tokens):
+                tokens.append(_WORD.findall(blocks[position]))
+            found += tokens[position]
+            position += 1
+        if found[: len(words)] == words:
+            return index
+    return None

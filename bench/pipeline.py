@@ -1,0 +1,344 @@
+"""Pipeline benchmark: N sources x M articles on a local server with a latency per request.
+
+Runs the real CLI (`python -m aggregator fetch`) twice against tests/server.py: a first run that
+writes every post, then a second where every feed answers 304. Prints wall time against the
+lower bound set by the per-host limit, the start-up time and the latency; CPU per article split
+into start-up, extraction and the rest (ours: feed parsing, fingerprints and rendering timed
+in-process, and the remainder); peak RSS; the most requests the server saw at once per host; and
+a naive sequential fetch loop (one request at a time) as the baseline.
+
+Articles are the real saved pages of tests/data/articles (Vietnamese papers), served under
+made-up URLs, so the near-duplicate check is turned off (it would rightly merge the copies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: sys.path[0] is bench/
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from aggregator.config import Settings  # noqa: E402
+from aggregator.dedup import fingerprint  # noqa: E402
+from aggregator.extraction import extract  # noqa: E402
+from aggregator.fetch import Page  # noqa: E402
+from aggregator.render import render_post  # noqa: E402
+from aggregator.sources.feed import parse_feed  # noqa: E402
+from tests.conftest import article_pages  # noqa: E402
+from tests.server import Response, TestServer  # noqa: E402
+
+RSS_TYPE = {"Content-Type": "application/rss+xml; charset=utf-8"}
+
+
+@dataclass
+class Child:
+    """One CLI run as the OS saw it."""
+
+    wall: float
+    cpu: float
+    max_rss_mb: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_child(args: list[str], cwd: Path) -> Child:
+    """Run a command, measuring wall time, CPU (user + system) and peak RSS of that process."""
+    out = cwd / ".bench-stdout"
+    err = cwd / ".bench-stderr"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with out.open("w") as stdout, err.open("w") as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(args, cwd=cwd, stdout=stdout, stderr=stderr, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return Child(
+        wall,
+        usage.ru_utime + usage.ru_stime,
+        usage.ru_maxrss / 1024,
+        process.returncode,
+        out.read_text(),
+        err.read_text(),
+    )
+
+
+def host(i: int) -> str:
+    return f"s{i:04d}.bench.example"
+
+
+def feed_xml(i: int, articles: int) -> bytes:
+    items = "".join(
+        f"<item><title>Tin {i}-{j}: bài viết thử nghiệm số {j}</title>"
+        f"<link>https://{host(i)}/bai-viet-{i}-{j}.html</link>"
+        f"<guid>https://{host(i)}/bai-viet-{i}-{j}.html</guid>"
+        f"<pubDate>Mon, 05 Jan 2026 {j % 24:02d}:{i % 60:02d}:00 GMT</pubDate>"
+        f"<description>Tóm tắt bài {j} của nguồn {i}.</description></item>"
+        for j in range(articles)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        f"<title>Nguồn {i}</title><link>https://{host(i)}/</link>{items}</channel></rss>"
+    ).encode()
+
+
+def serve_site(server: TestServer, sources: int, articles: int, latency: float) -> list[bytes]:
+    """Routes for every feed, robots.txt and article; returns the article bodies, in order."""
+    pages = list(article_pages().values())
+    bodies = []
+    for i in range(sources):
+        server.routes[f"/{host(i)}/robots.txt"] = Response(b"", 404, delay=latency)
+        server.routes[f"/{host(i)}/rss.xml"] = Response(
+            feed_xml(i, articles), headers=RSS_TYPE, delay=latency, etag=f'"feed-{i}-v1"'
+        )
+        for j in range(articles):
+            body = pages[(i * articles + j) % len(pages)]
+            server.routes[f"/{host(i)}/bai-viet-{i}-{j}.html"] = Response(body, delay=latency)
+            bodies.append(body)
+    return bodies
+
+
+def write_config(folder: Path, server: TestServer, sources: int, args: argparse.Namespace) -> None:
+    mirrors = "".join(
+        f'    "https://{host(i)}/": "{server.url("/" + host(i) + "/")}"\n' for i in range(sources)
+    )
+    entries = "".join(
+        f"  - name: s{i:04d}\n    type: feed\n    url: https://{host(i)}/rss.xml\n"
+        for i in range(sources)
+    )
+    (folder / "sources.yaml").write_text(
+        "settings:\n"
+        "  allow_private_networks: true\n"
+        f"  per_host_connections: {args.per_host}\n"
+        f"  max_connections: {args.max_connections}\n"
+        f"  host_delay: {args.host_delay}\n"
+        '  near_duplicate_window: "0s"\n'
+        f"  mirrors:\n{mirrors}sources:\n{entries}",
+        encoding="utf-8",
+    )
+
+
+def lower_bound(
+    sources: int, articles: int, latency: float, per_host: int, total: int, delay: float
+) -> float:
+    """Seconds no client obeying the limits can beat (start-up excluded).
+
+    Per host: robots.txt, then the feed, then the articles `per_host` at a time and `delay`
+    apart; over all hosts: every request through `total` connections.
+    """
+    step = max(latency, delay)
+    first_article = 2 * step
+    last_start = max((articles - 1) * delay, ((articles - 1) // per_host) * latency)
+    per_host_bound = first_article + (last_start + latency if articles else 0.0)
+    requests = sources * (articles + 2)
+    global_bound = math.ceil(requests / total) * latency
+    return max(per_host_bound, global_bound)
+
+
+def extraction_cpu(bodies: list[bytes], repeat: int = 3) -> float:
+    """CPU seconds `extract` takes on these pages, decoding included (best of `repeat` per page)."""
+    cost: dict[int, float] = {}
+    for body in bodies:
+        key = id(body)
+        if key in cost:
+            continue
+        best = math.inf
+        for _ in range(repeat):
+            page = Page("https://x.example/a.html", "https://x.example/a.html", 200, {}, body)
+            started = time.process_time()
+            extract(page.text, page.url)
+            best = min(best, time.process_time() - started)
+        cost[key] = best
+    return sum(cost[id(body)] for body in bodies)
+
+
+def stages_cpu(sources: int, articles: int, bodies: list[bytes]) -> dict[str, float]:
+    """CPU seconds of the other pure stages of run 1, redone in-process on the same feeds and
+    pages: parsing the feeds, fingerprinting each article (dedup) and rendering each post."""
+    settings = Settings()
+    now = datetime.now(UTC)
+    started = time.process_time()
+    feeds = [
+        parse_feed(feed_xml(i, articles), f"https://{host(i)}/rss.xml", f"s{i:04d}")
+        for i in range(sources)
+    ]
+    feeds_cpu = time.process_time() - started
+    pages = {}
+    for body in bodies:
+        if id(body) not in pages:
+            pages[id(body)] = extract(body, "https://x.example/a.html")
+    fingerprint_cpu = render_cpu = 0.0
+    for entry, body in zip((e for feed in feeds for e in feed), bodies, strict=False):
+        article = pages[id(body)]
+        started = time.process_time()
+        fingerprint(article.title or entry.title, article.text)
+        fingerprint_cpu += time.process_time() - started
+        started = time.process_time()
+        render_post(
+            entry,
+            article,
+            topic=None,
+            categories=[],
+            title_template=settings.title,
+            tz=settings.tz,
+            fallback_date=now,
+        )
+        render_cpu += time.process_time() - started
+    return {"feeds": feeds_cpu, "fingerprints": fingerprint_cpu, "rendering": render_cpu}
+
+
+def naive_baseline(server: TestServer, sources: int, articles: int) -> float:
+    """Wall seconds of a plain loop: one request at a time, feed then each article, extracted."""
+    started = time.perf_counter()
+    with httpx.Client(timeout=30) as client:
+        for i in range(sources):
+            feed = client.get(server.url(f"/{host(i)}/rss.xml"))
+            for entry in parse_feed(feed.content, f"https://{host(i)}/rss.xml", "naive"):
+                path = entry.url.split("://", 1)[1]
+                page = client.get(server.url("/" + path))
+                extract(page.content, entry.url)
+    return time.perf_counter() - started
+
+
+def total_line(stdout: str) -> str:
+    lines = [line for line in stdout.splitlines() if line.startswith("total:")]
+    return lines[-1] if lines else "(no total line)"
+
+
+def count(pattern: str, text: str) -> int:
+    match = re.search(pattern, text)
+    return int(match.group(1)) if match else -1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sources", type=int, default=100, help="N sources (default 100)")
+    parser.add_argument("--articles", type=int, default=20, help="M articles each (default 20)")
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds per request")
+    parser.add_argument("--per-host", type=int, default=2, help="settings.per_host_connections")
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=0,
+        help="settings.max_connections (default: sources x per-host, so hosts set the bound)",
+    )
+    parser.add_argument("--host-delay", type=float, default=0.0, help="settings.host_delay")
+    parser.add_argument(
+        "--baseline-sources",
+        type=int,
+        default=2,
+        help="sources the naive loop fetches; its time is scaled to all N (0: skip)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the project folder")
+    parser.add_argument("--profile", type=Path, help="run 1 under cProfile, stats to this file")
+    args = parser.parse_args(argv)
+    if args.max_connections <= 0:
+        args.max_connections = max(1, args.sources * args.per_host)
+    n, m = args.sources, args.articles
+
+    server = TestServer()
+    bodies = serve_site(server, n, m, args.latency)
+    server.start()
+    folder = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    try:
+        write_config(folder, server, n, args)
+        command = [sys.executable, "-m", "aggregator"]
+        startup = min(
+            (run_child([*command, "--version"], folder) for _ in range(3)), key=lambda c: c.wall
+        )
+
+        profile = ["-m", "cProfile", "-o", str(args.profile.resolve())] if args.profile else []
+        first = run_child([sys.executable, *profile, "-m", "aggregator", "fetch"], folder)
+        first_requests = len(server.requests)
+        first_max = max(server.max_in_flight.values(), default=0)
+        server.max_in_flight.clear()
+        second = run_child([*command, "fetch"], folder)
+        second_requests = len(server.requests) - first_requests
+        second_max = max(server.max_in_flight.values(), default=0)
+        written = len(list((folder / "posts").glob("*.md")))
+
+        extraction = extraction_cpu(bodies)
+        stages = stages_cpu(n, m, bodies)
+        baseline = None
+        if args.baseline_sources > 0:
+            k = min(args.baseline_sources, n)
+            baseline = naive_baseline(server, k, m) * n / k
+    finally:
+        server.stop()
+
+    bound = lower_bound(n, m, args.latency, args.per_host, args.max_connections, args.host_delay)
+    articles = max(1, n * m)
+    ours = first.cpu - startup.cpu - extraction
+    others = ours - sum(stages.values())
+    print(
+        f"# {n} sources x {m} articles, {args.latency * 1000:.0f} ms latency,"
+        f" per_host_connections {args.per_host}, max_connections {args.max_connections},"
+        f" host_delay {args.host_delay:g} s; {os.cpu_count()} CPUs"
+    )
+    print()
+    print("| measure | value |")
+    print("|---|---|")
+    print(f"| start-up (`aggregator --version`, best of 3) | {startup.wall:.2f} s wall |")
+    print(f"| run 1: {total_line(first.stdout)} | exit {first.returncode} |")
+    print(f"| run 1 wall | {first.wall:.2f} s |")
+    print(f"| lower bound (limits + latency) | {bound:.2f} s |")
+    print(f"| run 1 wall / bound | {first.wall / bound:.2f} |")
+    print(f"| (run 1 wall - start-up) / bound | {(first.wall - startup.wall) / bound:.2f} |")
+    print(f"| requests in run 1 | {first_requests} |")
+    print(
+        f"| most requests at once to one host (server-side) | {first_max}"
+        f" (limit {args.per_host}){' **OVER THE LIMIT**' if first_max > args.per_host else ''} |"
+    )
+    print(f"| CPU per article, total | {first.cpu / articles * 1000:.2f} ms |")
+    print(f"| - start-up share | {startup.cpu / articles * 1000:.2f} ms |")
+    print(
+        f"| - extraction (`extract`, measured in-process) | {extraction / articles * 1000:.2f} ms |"
+    )
+    print(
+        f"| - the rest (HTTP, feeds, dedup, render, write, state) | {ours / articles * 1000:.2f} ms"
+        " |"
+    )
+    for stage, seconds in stages.items():
+        print(f"|   - {stage} (in-process) | {seconds / articles * 1000:.2f} ms |")
+    print(
+        f"|   - the remainder (HTTP, event loop, state, writes) | {others / articles * 1000:.2f} ms"
+        " |"
+    )
+    print(f"| peak RSS, run 1 | {first.max_rss_mb:.0f} MB |")
+    print(f"| posts written | {written} |")
+    print(f"| run 2 (all 304): {total_line(second.stdout)} | exit {second.returncode} |")
+    print(f"| run 2 wall | {second.wall:.2f} s |")
+    print(f"| run 2 wall - start-up | {second.wall - startup.wall:.2f} s |")
+    print(f"| requests in run 2 | {second_requests} (most at once to one host {second_max}) |")
+    print(f"| peak RSS, run 2 | {second.max_rss_mb:.0f} MB |")
+    if baseline is not None:
+        print(
+            f"| naive sequential loop (measured on {min(args.baseline_sources, n)} sources,"
+            f" scaled to {n}) | {baseline:.1f} s ({baseline / first.wall:.0f}x run 1) |"
+        )
+    if first.returncode or second.returncode:
+        print("\nstderr of the runs:\n" + first.stderr[-2000:] + second.stderr[-2000:])
+    if args.keep:
+        print(f"\nproject folder: {folder}")
+    else:
+        for path in sorted(folder.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+        folder.rmdir()
+    return 0 if first.returncode == 0 and second.returncode == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
