@@ -68,7 +68,7 @@ async def _check(run: Run, source: Source) -> SourceCheck:
     report = SourceReport(source.name, source.url)
     entries = await run.list_entries(source, report)
     if entries is None:
-        result.error = f"{report.error}; check `url` of source {source.name!r}"
+        result.error = report.error
         return result
     result.entries = entries
     if not entries:

@@ -35,7 +35,7 @@ import httpx
 from aggregator.charset import decode_document
 from aggregator.connections import POOL_KEY, PoolPerHost, Slots
 from aggregator.errors import BlockedURLError, FetchError
-from aggregator.robots import MAX_ROBOTS_BYTES, RobotsCache, agent_token
+from aggregator.robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsStore, agent_token
 from aggregator.urls import join_url, url_problem
 
 log = logging.getLogger(__name__)
@@ -282,9 +282,11 @@ class Fetcher:
         connect_timeout: float = CONNECT_TIMEOUT,
         rng: random.Random | None = None,
         trusted: tuple[str, ...] = (),
+        robots_store: RobotsStore | None = None,
     ):
         """`trusted`: URL prefixes (as requested, after mirroring) the address guard lets through,
-        such as a local mirror, while every other hop stays guarded."""
+        such as a local mirror, while every other hop stays guarded. `robots_store` (the state)
+        keeps robots.txt files across runs; without it they are kept for this Fetcher only."""
         self.allow_private_networks = allow_private_networks
         self.mirrors = dict(mirrors or {})
         self.trusted = trusted
@@ -316,7 +318,7 @@ class Fetcher:
         self._total = Slots(total)
         self._per_host_limit = per_host
         self._hosts: dict[str, _Host] = {}
-        self._robots = RobotsCache(self._download_robots) if robots else None
+        self._robots = RobotsCache(self._download_robots, store=robots_store) if robots else None
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -470,9 +472,8 @@ class Fetcher:
         host = urlsplit(url).hostname or ""
         await self._acquire(host, url)
         try:
-            await self._total.acquire(priority)
+            await self._take_spaced_slot(host, url, priority)
             try:
-                await self._keep_spacing(host, url)
                 status, response_headers, body = await self._request(url, target, headers, limit)
             finally:
                 self._total.release()
@@ -489,17 +490,25 @@ class Fetcher:
                 delay = max(delay, min(robots.crawl_delay(self.agent), self.max_wait))
         return delay
 
-    async def _keep_spacing(self, host: str, url: str) -> None:
-        """Wait, if need be, so that this start is `_delay` after the host's last real start.
+    async def _take_spaced_slot(self, host: str, url: str, priority: int) -> None:
+        """Take a global slot at a moment `_delay` after the host's last real start.
 
         Starts are planned when the host's slot is taken (`_acquire`); a wait for the global
-        limit after that can bunch them up again, and this puts the gap back.
+        limit after that can bunch them up again, and this puts the gap back. The gap is waited
+        out without a global slot: held, it would idle while other hosts' requests could use it
+        (with claim-order priorities, the slots would all go to the few hosts taken first).
         """
         slot = self._hosts[host]
         delay = self._delay(url)
-        wait = slot.last_start + delay - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        while True:
+            wait = slot.last_start + delay - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self._total.acquire(priority)
+            if slot.last_start + delay <= time.monotonic():
+                break
+            # Another request to the host started while this one waited for the slot.
+            self._total.release()
         slot.last_start = time.monotonic()
         # Later plans (and forgetting the host when idle) count from this real start.
         slot.next_start = max(slot.next_start, slot.last_start + delay)

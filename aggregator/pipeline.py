@@ -16,13 +16,14 @@ from pathlib import Path
 
 from aggregator.config import Config, Source, parse_duration
 from aggregator.dedup import Fingerprint, fingerprint, same_story, to_signed
-from aggregator.errors import FeedError, FetchError
+from aggregator.errors import BlockedURLError, FeedError, FetchError
 from aggregator.events import NoEvents, Outcome, RunEvents
 from aggregator.extraction import extract
 from aggregator.fetch import Fetcher, Page, Validators
 from aggregator.filters import EntryFilter, reject_entry
 from aggregator.models import Article, Entry, Post, SourceReport
 from aggregator.render import render_post, set_tags
+from aggregator.robots import RobotsStore
 from aggregator.sources import read_source
 from aggregator.state import State, StoryRecord
 from aggregator.urls import canonical_url, same_site
@@ -244,8 +245,9 @@ class Run:
                 self._incomplete.add(source.name)
             return documents.entries
         except (FetchError, FeedError) as exc:
-            report.error = str(exc)
-            log.error("source=%s url=%s: %s", source.name, source.url, exc)
+            hint = source_hint(source, exc)
+            report.error = f"{exc}; {hint}" if hint else str(exc)
+            log.error("source=%s url=%s: %s", source.name, source.url, report.error)
             return None
         except Exception as exc:  # a bug or an input nobody foresaw: this source only
             report.error = f"{source.url}: unexpected error ({type(exc).__name__}: {exc})"
@@ -258,6 +260,7 @@ class Run:
         """The entries this source must work on, oldest first; the rest are counted as skipped."""
         todo: list[Entry] = []
         report.entries = len(entries)
+        done = self.state.done_entries(source.name, (entry.id for entry in entries))
         for entry in entries:
             try:
                 key = canonical_url(entry.url)
@@ -266,7 +269,7 @@ class Run:
                 report.problems.append(f"{entry.url!r}: not a valid URL; entry skipped")
                 self.events.entry_done(source.name, entry.url, "failed", "not a valid URL")
                 continue
-            if self.state.is_done(source.name, entry.id):
+            if entry.id in done:
                 report.skipped += 1
                 self.events.entry_done(source.name, entry.url, "skipped", "already handled")
             elif (reason := self._rejected(source, entry, None)) is not None:
@@ -289,6 +292,7 @@ class Run:
                 if not self.dry_run:
                     self._tag(file, source)
                     self.state.mark_done(source.name, entry.id, entry.url, "duplicate")
+                    done.add(entry.id)  # as is_done would now say, should the id come again
             else:
                 self._claimed.add(key)
                 todo.append(entry)
@@ -476,8 +480,8 @@ class Run:
         if article is not None:
             # The page's final URL and its own canonical link, when they stay on the same site.
             for url in (article.url, article.canonical):
-                if url and same_site(url, entry.url) and canonical_url(url) not in keys:
-                    keys.append(canonical_url(url))
+                if url and same_site(url, entry.url) and (key := canonical_url(url)) not in keys:
+                    keys.append(key)
         # The page's headline is whole where a feed's may be cut ("..."): it identifies better.
         title = (article.title if article else None) or entry.title
         text = article.text if article is not None and article.blocks else entry.summary
@@ -589,6 +593,24 @@ class Run:
         log.info("source=%s post=%s: tags now %s", source.name, file, tags)
 
 
+def source_hint(source: Source, exc: FetchError | FeedError) -> str | None:
+    """What the operator can do about a source whose document failed, or None (try later)."""
+    where = f"source {source.name!r} in sources.yaml"
+    if isinstance(exc, BlockedURLError):
+        return None  # its message says why and which setting allows it
+    if isinstance(exc, FetchError):
+        if exc.status in (404, 410):
+            return f"the address is gone: fix `url` of {where}"
+        if exc.status in (401, 403):
+            return f"the site refuses us: check `url` of {where} and settings.user_agent"
+        return None  # network trouble or a busy server: the next run tries again
+    if "an HTML page" in str(exc):
+        if source.type == "listing":
+            return None
+        return f"a web page, not a feed: fix `url` of {where}, or read the page as `type: listing`"
+    return f"check `url` and `type` of {where}"
+
+
 def _about(url: str, exc: Exception) -> str:
     """An error message that names `url` once (fetch errors already start with their URL)."""
     message = str(exc)
@@ -611,8 +633,9 @@ def render_for(
     )
 
 
-def open_fetcher(config: Config) -> Fetcher:
-    """The HTTP client configured by `settings`."""
+def open_fetcher(config: Config, robots_store: RobotsStore | None = None) -> Fetcher:
+    """The HTTP client configured by `settings`; robots.txt files are kept in `robots_store`
+    (the state) across runs when given."""
     settings = config.settings
     return Fetcher(
         user_agent=settings.user_agent,
@@ -629,6 +652,7 @@ def open_fetcher(config: Config) -> Fetcher:
         backoff=settings.retry_backoff,
         max_wait=settings.retry_max_wait,
         robots=settings.robots_txt,
+        robots_store=robots_store,
     )
 
 
@@ -648,7 +672,8 @@ async def fetch_sources(
     if dry_run and not path.exists():
         path = Path(":memory:")
     with State(path) as state:
-        async with open_fetcher(config) as fetcher:
+        # A dry run leaves the state as it was: robots.txt is read afresh, not stored.
+        async with open_fetcher(config, None if dry_run else state) as fetcher:
             run = Run(config, fetcher, state, dry_run, now, events or NoEvents())
             return await run.run(sources)
 

@@ -86,6 +86,16 @@ CREATE TABLE IF NOT EXISTS post_topics (
 );
 """
 
+# Created when missing on every open: robots.txt per origin, kept across runs (aggregator.robots).
+_ROBOTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS robots_txt (
+    origin     TEXT PRIMARY KEY,       -- scheme://host[:port]: robots.txt governs one origin
+    status     INTEGER,                -- HTTP status; NULL when it could not be downloaded
+    body       BLOB NOT NULL,          -- the file (2xx only, at most 512 KiB), else empty
+    fetched_at TEXT NOT NULL           -- UTC ISO time of the download
+);
+"""
+
 # Looking up who owns a post file name (once per post written) without scanning every row.
 _POST_FILE_INDEXES = """
 CREATE INDEX IF NOT EXISTS posts_file ON posts (file);
@@ -138,6 +148,16 @@ class HttpCache:
     """The URL is not polled again before this time (None: no floor)."""
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRobots:
+    """A robots.txt download as kept in the state: its status (None when it could not be
+    downloaded at all), its body (empty unless 2xx) and when it was downloaded."""
+
+    status: int | None
+    body: bytes
+    fetched_at: datetime
+
+
 def _utc(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds")
 
@@ -181,6 +201,8 @@ class State:
                 self._db.executescript(f"BEGIN; {_FETCH_SCHEMA} COMMIT;")
             if not {"post_keys", "fingerprints", "post_topics"} <= known:
                 self._db.executescript(f"BEGIN; {_STORY_SCHEMA} COMMIT;")
+            if "robots_txt" not in known:
+                self._db.executescript(f"BEGIN; {_ROBOTS_SCHEMA} COMMIT;")
             if not {"posts_file", "entries_post"} <= known:
                 self._db.executescript(f"BEGIN; {_POST_FILE_INDEXES} COMMIT;")
             check = self._db.execute("PRAGMA quick_check").fetchone()
@@ -219,6 +241,22 @@ class State:
         """True when the entry needs no more work (posted, gone or a duplicate)."""
         status = self.entry_status(source, entry_id)
         return status is not None and status[0] in DONE
+
+    def done_entries(self, source: str, entry_ids: Iterable[str]) -> set[str]:
+        """The ids among `entry_ids` of entries that need no more work (see is_done): a feed's
+        entries looked up at once rather than one query each."""
+        ids = list(dict.fromkeys(entry_ids))
+        done: set[str] = set()
+        # Few enough ids per query for any SQLite's limit on parameters (999 before 3.32).
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self._db.execute(
+                "SELECT entry_id FROM entries WHERE source = ? AND entry_id IN"
+                f" ({', '.join('?' * len(chunk))}) AND status IN ({', '.join('?' * len(DONE))})",
+                (source, *chunk, *DONE),
+            )
+            done.update(str(row[0]) for row in rows)
+        return done
 
     def post_for_url(self, url: str) -> str | None:
         """The file name of the post already written for an article URL."""
@@ -325,9 +363,11 @@ class State:
     def post_for_keys(self, keys: Iterable[str]) -> str | None:
         """The file of the post known under any of these canonical URLs (or plain URLs)."""
         for key in keys:
-            row = self._db.execute("SELECT file FROM post_keys WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                row = self._db.execute("SELECT file FROM posts WHERE url = ?", (key,)).fetchone()
+            row = self._db.execute(
+                "SELECT file FROM post_keys WHERE key = ?"
+                " UNION ALL SELECT file FROM posts WHERE url = ? LIMIT 1",
+                (key, key),
+            ).fetchone()
             if row is not None:
                 return str(row[0])
         return None
@@ -516,3 +556,27 @@ class State:
                     " ON CONFLICT (name) DO UPDATE SET until = excluded.until",
                     (name, until.isoformat(timespec="seconds")),
                 )
+
+    # robots.txt per origin, kept across runs
+
+    def robots_txt(self, origin: str) -> StoredRobots | None:
+        """The last robots.txt downloaded for an origin ("https://host"), or None."""
+        row = self._db.execute(
+            "SELECT status, body, fetched_at FROM robots_txt WHERE origin = ?", (origin,)
+        ).fetchone()
+        if row is None:
+            return None
+        return StoredRobots(
+            None if row[0] is None else int(row[0]), bytes(row[1]), datetime.fromisoformat(row[2])
+        )
+
+    def save_robots_txt(self, origin: str, robots: StoredRobots) -> None:
+        """Remember the robots.txt just downloaded for an origin."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT INTO robots_txt (origin, status, body, fetched_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (origin) DO UPDATE SET status = excluded.status,"
+                " body = excluded.body, fetched_at = excluded.fetched_at",
+                (origin, robots.status, robots.body, _utc(robots.fetched_at)),
+            )

@@ -14,6 +14,7 @@ made-up URLs, so the near-duplicate check is turned off (it would rightly merge 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import os
 import re
@@ -34,13 +35,15 @@ import httpx  # noqa: E402
 from aggregator.config import Settings  # noqa: E402
 from aggregator.dedup import fingerprint  # noqa: E402
 from aggregator.extraction import extract  # noqa: E402
-from aggregator.fetch import Page  # noqa: E402
+from aggregator.fetch import Fetcher, Page  # noqa: E402
 from aggregator.render import render_post  # noqa: E402
 from aggregator.sources.feed import parse_feed  # noqa: E402
 from tests.conftest import article_pages  # noqa: E402
 from tests.server import Response, TestServer  # noqa: E402
 
 RSS_TYPE = {"Content-Type": "application/rss+xml; charset=utf-8"}
+HTTP_SAMPLE = 1000
+"""Article GETs timed by http_cpu."""
 
 
 @dataclass
@@ -107,8 +110,36 @@ def serve_site(server: TestServer, sources: int, articles: int, latency: float) 
         for j in range(articles):
             body = pages[(i * articles + j) % len(pages)]
             server.routes[f"/{host(i)}/bai-viet-{i}-{j}.html"] = Response(body, delay=latency)
+            # The same page without latency, for timing the HTTP client alone (http_cpu).
+            server.routes[f"/fast/{host(i)}/bai-viet-{i}-{j}.html"] = Response(body)
             bodies.append(body)
     return bodies
+
+
+def http_cpu(server: TestServer, sources: int, articles: int, args: argparse.Namespace) -> float:
+    """CPU seconds of one GET through `Fetcher` (the event loop's thread only, not the server's):
+    the run's article pages fetched again in-process, without latency, with the run's limits."""
+    urls = [
+        f"https://{host(i)}/bai-viet-{i}-{j}.html" for i in range(sources) for j in range(articles)
+    ][:HTTP_SAMPLE]
+    mirrors = {f"https://{host(i)}/": server.url(f"/fast/{host(i)}/") for i in range(sources)}
+
+    async def fetch_all() -> float:
+        async with Fetcher(
+            user_agent="aggregator-bench/0.1",
+            allow_private_networks=True,
+            mirrors=mirrors,
+            host_delay=0,
+            per_host=args.per_host,
+            total=args.max_connections,
+            robots=False,
+        ) as client:
+            await asyncio.gather(*(client.get(url) for url in urls[:50]))  # connections open
+            started = time.thread_time()
+            await asyncio.gather(*(client.get(url, priority=k) for k, url in enumerate(urls)))
+            return time.thread_time() - started
+
+    return asyncio.run(fetch_all()) / max(1, len(urls))
 
 
 def write_config(folder: Path, server: TestServer, sources: int, args: argparse.Namespace) -> None:
@@ -228,14 +259,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sources", type=int, default=100, help="N sources (default 100)")
     parser.add_argument("--articles", type=int, default=20, help="M articles each (default 20)")
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per request")
-    parser.add_argument("--per-host", type=int, default=2, help="settings.per_host_connections")
+    defaults = Settings()
+    parser.add_argument(
+        "--per-host",
+        type=int,
+        default=defaults.per_host_connections,
+        help=f"settings.per_host_connections (default {defaults.per_host_connections})",
+    )
     parser.add_argument(
         "--max-connections",
         type=int,
-        default=0,
-        help="settings.max_connections (default: sources x per-host, so hosts set the bound)",
+        default=defaults.max_connections,
+        help=f"settings.max_connections (default {defaults.max_connections};"
+        " 0: sources x per-host, so that the hosts set the bound)",
     )
-    parser.add_argument("--host-delay", type=float, default=0.0, help="settings.host_delay")
+    parser.add_argument(
+        "--host-delay",
+        type=float,
+        default=defaults.host_delay,
+        help=f"settings.host_delay (default {defaults.host_delay:g})",
+    )
     parser.add_argument(
         "--baseline-sources",
         type=int,
@@ -244,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the project folder")
     parser.add_argument("--profile", type=Path, help="run 1 under cProfile, stats to this file")
+    parser.add_argument(
+        "--profile-rerun", type=Path, help="run 2 (all 304) under cProfile, stats to this file"
+    )
     args = parser.parse_args(argv)
     if args.max_connections <= 0:
         args.max_connections = max(1, args.sources * args.per_host)
@@ -265,13 +311,22 @@ def main(argv: list[str] | None = None) -> int:
         first_requests = len(server.requests)
         first_max = max(server.max_in_flight.values(), default=0)
         server.max_in_flight.clear()
-        second = run_child([*command, "fetch"], folder)
+        profile = (
+            ["-m", "cProfile", "-o", str(args.profile_rerun.resolve())]
+            if args.profile_rerun
+            else []
+        )
+        second = run_child([sys.executable, *profile, "-m", "aggregator", "fetch"], folder)
         second_requests = len(server.requests) - first_requests
+        second_robots = sum(
+            path.endswith("/robots.txt") for path, _ in server.requests[first_requests:]
+        )
         second_max = max(server.max_in_flight.values(), default=0)
         written = len(list((folder / "posts").glob("*.md")))
 
         extraction = extraction_cpu(bodies)
         stages = stages_cpu(n, m, bodies)
+        per_get = http_cpu(server, n, m, args)
         baseline = None
         if args.baseline_sources > 0:
             k = min(args.baseline_sources, n)
@@ -280,9 +335,12 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
 
     bound = lower_bound(n, m, args.latency, args.per_host, args.max_connections, args.host_delay)
+    # Run 2: one request per source (robots.txt is kept in the state), C at a time.
+    rerun_bound = math.ceil(n / args.max_connections) * args.latency
     articles = max(1, n * m)
     ours = first.cpu - startup.cpu - extraction
-    others = ours - sum(stages.values())
+    http = per_get * first_requests
+    others = ours - sum(stages.values()) - http
     print(
         f"# {n} sources x {m} articles, {args.latency * 1000:.0f} ms latency,"
         f" per_host_connections {args.per_host}, max_connections {args.max_connections},"
@@ -314,15 +372,23 @@ def main(argv: list[str] | None = None) -> int:
     for stage, seconds in stages.items():
         print(f"|   - {stage} (in-process) | {seconds / articles * 1000:.2f} ms |")
     print(
-        f"|   - the remainder (HTTP, event loop, state, writes) | {others / articles * 1000:.2f} ms"
-        " |"
+        f"|   - HTTP (`Fetcher.get` alone, in-process: {per_get * 1000:.2f} ms per GET x"
+        f" {first_requests} GETs) | {http / articles * 1000:.2f} ms |"
+    )
+    print(
+        "|   - the remainder (event loop, state, writes, the pipeline) |"
+        f" {others / articles * 1000:.2f} ms |"
     )
     print(f"| peak RSS, run 1 | {first.max_rss_mb:.0f} MB |")
     print(f"| posts written | {written} |")
     print(f"| run 2 (all 304): {total_line(second.stdout)} | exit {second.returncode} |")
     print(f"| run 2 wall | {second.wall:.2f} s |")
     print(f"| run 2 wall - start-up | {second.wall - startup.wall:.2f} s |")
-    print(f"| requests in run 2 | {second_requests} (most at once to one host {second_max}) |")
+    print(f"| run 2 lower bound (N feeds through C connections) | {rerun_bound:.2f} s |")
+    print(
+        f"| requests in run 2 | {second_requests}, {second_robots} of them robots.txt"
+        f" (most at once to one host {second_max}) |"
+    )
     print(f"| peak RSS, run 2 | {second.max_rss_mb:.0f} MB |")
     if baseline is not None:
         print(

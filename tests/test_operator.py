@@ -221,8 +221,21 @@ def test_check_reports_a_broken_source_and_exits_non_zero(project: Project) -> N
     result = project.cli("check")
     assert result.returncode == 1
     assert f"vtc-tin-moi: BROKEN: {RSS_URL}: " in result.stdout
-    assert "check `url` of source 'vtc-tin-moi'" in result.stdout
+    assert (
+        "a web page, not a feed: fix `url` of source 'vtc-tin-moi' in sources.yaml,"
+        " or read the page as `type: listing`"
+    ) in result.stdout
     assert result.stdout.splitlines()[-1] == "checked 2 sources: 1 broken (vtc-tin-moi)"
+
+
+def test_a_gone_feed_says_which_key_to_fix(project: Project) -> None:
+    project.server.routes[mirror_path(RSS_URL)] = Response(b"", 404)
+    result = project.cli("fetch", "-q")
+    assert result.returncode == 1
+    assert result.stdout == (
+        f"vtc-tin-moi: failed: {RSS_URL}: HTTP 404; the address is gone:"
+        " fix `url` of source 'vtc-tin-moi' in sources.yaml\n"
+    )
 
 
 def test_unknown_source_name_says_which_exist(project: Project, tmp_path: Path) -> None:

@@ -118,10 +118,11 @@ def read_feed(body: bytes, url: str, content_type: str | None = None) -> Any:
         # e.g. UnicodeEncodeError from `&#xD800;` in its loose parser (found by tests/test_fuzz.py)
         raise FeedError(url, f"unreadable feed ({type(exc).__name__}: {exc})") from None
     if not parsed.get("version") and not parsed.entries:
+        if b"<html" in body[:2048].lower():
+            raise FeedError(url, "an HTML page, no RSS or Atom entries found")
         reason = parsed.get("bozo_exception")
         detail = f": {reason}" if reason else ""
-        kind = "an HTML page" if b"<html" in body[:2048].lower() else "not a feed"
-        raise FeedError(url, f"{kind}, no RSS or Atom entries found{detail}")
+        raise FeedError(url, f"not a feed, no RSS or Atom entries found{detail}")
     return parsed
 
 
