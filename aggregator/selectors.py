@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 _SUFFIX = re.compile(r"::(?:text|attr\(\s*([^()\s]+)\s*\))\s*$")
-_SPACES = re.compile(r"\s+")
 _PROBE = LexborHTMLParser("<p></p>")
 
 
@@ -44,7 +43,9 @@ class Selector:
 
 def collapse(text: str) -> str:
     """Collapse every run of whitespace (no-break spaces included) to one space and strip."""
-    return _SPACES.sub(" ", text).strip()
+    # str.split() splits on exactly the characters regex \s matches in str patterns (both use
+    # str.isspace()), in a third of the time of a substitution.
+    return " ".join(text.split())
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -88,7 +89,7 @@ def parse_selector(text: str) -> Selector:
 
 def node_text(node: LexborNode) -> str:
     """The visible text of a node, whitespace collapsed."""
-    return collapse(node.text(deep=True, separator=" ", strip=False))
+    return collapse(node.text(True, " ", False))  # (deep, separator, strip): faster positional
 
 
 def _value(node: LexborNode, part: SelectorPart) -> str | None:

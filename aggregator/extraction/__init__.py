@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from functools import lru_cache
+from itertools import chain
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -17,10 +19,22 @@ from zoneinfo import ZoneInfo
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from aggregator.charset import decode_document
-from aggregator.extraction.body import Block, Content, extract_body, text_blocks
+from aggregator.extraction.body import (
+    SCANNED,
+    Block,
+    Content,
+    extract_body,
+    text_blocks,
+)
 from aggregator.extraction.dates import parse_date, parse_iso_or_rfc
 from aggregator.extraction.lead import find_lead, headline_region, opening_copy
-from aggregator.extraction.metadata import Candidate, Metadata, read_metadata
+from aggregator.extraction.metadata import (
+    BODY_NODES,
+    Candidate,
+    Metadata,
+    read_metadata,
+    shown_times,
+)
 from aggregator.models import Article
 from aggregator.nesting import flatten_deep_nesting
 from aggregator.selectors import collapse, node_text, parse_selector, select_first, select_nodes
@@ -47,6 +61,10 @@ AUTHOR_SELECTOR = "[rel=author], [itemprop=author], [class*=author], [class*=byl
 # (CSS substring selectors test every element of the page).
 DATE_CLASS = re.compile(r"date|time|publish|posted|meta")
 AUTHOR_CLASS = re.compile(r"author|byline")
+# One CSS scan of the body finds the elements both the content scoring and the metadata need
+# (a scan costs a walk over every element, whatever the selector): BODY_NODES are <meta> and
+# <script> elements, which find_content leaves unscored and hands back in Content.others.
+_BODY_SCAN = f"{SCANNED}, {BODY_NODES}"
 _DAY_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 _TITLE_SUFFIX = re.compile(r"\s+[|\-–—:]\s+[^|\-–—:]{2,60}$")
 
@@ -67,8 +85,12 @@ def _nfc_blocks(blocks: list[str]) -> tuple[str, ...]:
     return tuple(_normalize(block) for block in blocks)
 
 
+def _folded(text: str) -> str:
+    return collapse(text).casefold()
+
+
 def _same_text(a: str, b: str) -> bool:
-    return collapse(a).casefold() == collapse(b).casefold()
+    return _folded(a) == _folded(b)
 
 
 def _http_url(value: str | None, base: str) -> str | None:
@@ -100,12 +122,11 @@ def _choose_title(
     """The headline, where it came from, and its <h1> when the page shows it."""
     headings = [(node_text(h), h) for h in h1s]
     headings = [(text, h) for text, h in headings if text]
+    folded = [_folded(heading) for heading, _ in headings]  # as _same_text compares them
     for candidate in meta.titles:
-        for heading, node in headings:
-            if _same_text(heading, candidate.value) or (
-                len(heading) >= 15
-                and collapse(candidate.value).casefold().startswith(heading.casefold())
-            ):
+        value = _folded(candidate.value)
+        for (heading, node), key in zip(headings, folded, strict=True):
+            if key == value or (len(heading) >= 15 and value.startswith(heading.casefold())):
                 return heading, "h1", node
     if len(headings) == 1:
         return headings[0][0], "h1", headings[0][1]
@@ -173,7 +194,7 @@ def _class_marks(pattern: re.Pattern[str], words: str) -> bool:
 
 
 def _meta_date(
-    candidates: list[Candidate], tz: tzinfo, now: datetime | None
+    candidates: Iterable[Candidate], tz: tzinfo, now: datetime | None
 ) -> tuple[datetime | None, str]:
     """The first parseable date; a date without a time yields to a later one with a time."""
     day_only: tuple[datetime, str] | None = None
@@ -232,23 +253,29 @@ def extract(
     if text.count("<") > DEEP_NESTING_TAGS:
         text = flatten_deep_nesting(text)
     tree = LexborHTMLParser(text)
-    meta = read_metadata(tree)
-    base = (join_url(url, meta.base) if meta.base else None) or url  # an invalid <base> is ignored
+    body_rule = rules.body if rules is not None else None
+    removed = rules.remove if rules is not None else []
     chooser = _Chooser()
     take = chooser.take
-
-    if rules is not None:
-        for css in rules.remove:
+    # The generic body scan also finds the page's <h1>s (the headline candidates).
+    content: Content | None = None
+    found_blocks: list[Block] = []
+    times: Iterable[Candidate] = shown_times(tree)
+    if not body_rule and not removed and tree.body is not None:
+        # One scan of the body for the content and the metadata (see _BODY_SCAN).
+        content, found_blocks = extract_body(tree, tree.body.css(_BODY_SCAN))
+        meta = read_metadata(tree, content.others)
+    else:
+        meta = read_metadata(tree)
+        if removed:
+            times = list(times)  # the page's metadata, read before anything is removed
+        for css in removed:
             for node in select_nodes(tree, parse_selector(css)):
                 if node.parent is not None:
                     node.decompose()
-
-    # The generic body scan also finds the page's <h1>s (the headline candidates).
-    body_rule = rules.body if rules is not None else None
-    content: Content | None = None
-    found_blocks: list[Block] = []
-    if not body_rule:
-        content, found_blocks = extract_body(tree)
+        if not body_rule:
+            content, found_blocks = extract_body(tree)
+    base = (join_url(url, meta.base) if meta.base else None) or url  # an invalid <base> is ignored
 
     title = take("title", _select(tree, rules.title if rules else None), "selector")
     heading: LexborNode | None = None
@@ -275,7 +302,7 @@ def extract(
         if published is not None:
             chooser.provenance["published"] = "selector"
     if published is None:
-        published, origin = _meta_date(meta.published, tz, now)
+        published, origin = _meta_date(chain(meta.published, times), tz, now)
         if published is not None:
             day_only = published.hour == published.minute == published.second == 0
             chooser.provenance["published"] = origin + (":day" if day_only else "")
@@ -305,9 +332,9 @@ def extract(
         found, origin = find_lead(title, region, root, body_blocks, meta.descriptions)
         lead = take("summary", found, origin)
     blocks = [block.text for block in body_blocks]
-    while blocks and (
-        (title and _same_text(blocks[0], title)) or (lead and _same_text(blocks[0], lead))
-    ):
+    # Compared as _same_text does, each side collapsed and case-folded once.
+    repeats = {_folded(text) for text in (title, lead) if text}
+    while blocks and _folded(blocks[0]) in repeats:
         blocks.pop(0)
     if lead is None:
         for candidate in meta.descriptions:

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from aggregator.selectors import collapse
 
 # Never article text: not scored, not walked.
 JUNK_TAGS = frozenset(
@@ -34,8 +36,10 @@ COMMENT_MARKS = re.compile(r"comment|disqus|respond|discussion", re.IGNORECASE)
 PARAGRAPHS = frozenset({"p", "pre", "td", "blockquote"})
 # Containers whose own (direct) text counts as a paragraph: `<div>text<br>text</div>` pages.
 TEXT_CONTAINERS = frozenset({"div", "section", "article", "main", "font", "span"})
-# One scan finds the scored elements and the headlines.
-_SCANNED = ", ".join(sorted(PARAGRAPHS | TEXT_CONTAINERS | {"h1"}))
+# One scan finds the scored elements and the headlines. A container scores by its own text
+# only, so those with no child but comments (CSS :empty) are left out: hundreds of icon <span>s
+# and spacer <div>s on some pages, each a text read for nothing.
+SCANNED = ", ".join(sorted([*PARAGRAPHS, "h1", *(f"{tag}:not(:empty)" for tag in TEXT_CONTAINERS)]))
 # Class/id words (matched anywhere in the class and id values) that raise or lower a container.
 POSITIVE = re.compile(
     r"article|body|content|entry|hentry|h-entry|main|page|post|text|blog|story|detail|noi-?dung",
@@ -81,7 +85,6 @@ PROSE_CHARS = 80
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 # Tags that are navigation or page chrome when they sit inside the content.
 CHROME_TAGS = frozenset({"nav", "aside", "footer", "form", "header"})
-_PRUNE_SCAN = ", ".join(["[class]", "[id]", "[hidden]", "[style]", *sorted(CHROME_TAGS)])
 # A marked element is never pruned when its paragraphs score at least this share of the best
 # container's (a layout naming the article column "sidebar-1" or "has-ads").
 PROTECTED_SHARE = 0.5
@@ -93,7 +96,6 @@ BLOCK_TAGS = frozenset(
         "tbody", "thead", "tfoot", "td", "th", "tr", "ul", "caption", "center", "br",
     }
 )  # fmt: skip
-_BLOCK_SELECTOR = ", ".join(sorted(BLOCK_TAGS - {"br"}))
 SKIP_TAGS = JUNK_TAGS | {"img", "picture", "source", "head", "title", "meta", "link"}
 # A block whose text is mostly link text is navigation or a related-articles list.
 MAX_LINK_DENSITY = 0.5
@@ -124,10 +126,42 @@ MAX_SIBLING_LINKS = 0.25
 SENTENCE_END = re.compile(r"\.( |$)")
 MIN_SIBLING_SCORE = 10.0
 
+_TAG_PROBES = (LexborHTMLParser(""), LexborHTMLParser(""))
 
-def collapse(text: str) -> str:
-    """Collapse every run of whitespace (no-break spaces included) to one space and strip."""
-    return " ".join(text.split())
+
+def tag_ids(names: Iterable[str]) -> frozenset[int]:
+    """Lexbor's ids of HTML tag names, to test `node.tag_id` (an int read) in the hot loops
+    rather than `node.tag` (a new string per call). HTML's own tags have fixed ids, the same in
+    every document; any other name gets a per-document id, so it is refused."""
+    found = set()
+    for name in names:
+        first, second = (probe.create_node(name).tag_id for probe in _TAG_PROBES)
+        if first != second:
+            raise ValueError(f"not an HTML tag with a fixed id: {name!r}")
+        found.add(first)
+    return frozenset(found)
+
+
+_ID = {
+    name: next(iter(tag_ids([name]))) for name in ("a", "p", "h1", "br", "hr", "article", "body")
+}
+_A, _P, _H1, _BR, _HR, _ARTICLE, _BODY = _ID.values()
+_PAGE_IDS = tag_ids(("body", "html"))
+_TEXT_CONTAINER_IDS = tag_ids(TEXT_CONTAINERS)
+_BLOCK_INSIDE_IDS = tag_ids(BLOCK_TAGS - {"br"})
+_PARAGRAPH_IDS = tag_ids(PARAGRAPHS)
+_BLOCK_IDS = tag_ids(BLOCK_TAGS)
+# Node kinds by tag id: text nodes, and the nodes that are neither text nor element (comments
+# and processing instructions), which text_blocks passes like skipped elements.
+_KINDS_PROBE = LexborHTMLParser("t<!--c--><?x?>").body
+_TEXT, _COMMENT, _OTHER_NODE = (
+    node.tag_id for node in (_KINDS_PROBE.iter(include_text=True) if _KINDS_PROBE else ())
+)
+_SKIP_IDS = tag_ids(SKIP_TAGS) | {_COMMENT, _OTHER_NODE}
+_CHROME_IDS = tag_ids(CHROME_TAGS)
+_TAG_SCORE_BY_ID = {next(iter(tag_ids([name]))): score for name, score in TAG_SCORE.items()}
+SCANNED_IDS = tag_ids(PARAGRAPHS | TEXT_CONTAINERS | {"h1"})
+"""The tags of the elements find_content scores (those matching its scan selector)."""
 
 
 class Block(NamedTuple):
@@ -148,11 +182,13 @@ class Block(NamedTuple):
 def marks(node: LexborNode) -> str:
     """The node's class and id values, space-joined ("" when it has neither)."""
     attrs = node.attributes
+    if not attrs:
+        return ""
     return f"{attrs.get('class') or ''} {attrs.get('id') or ''}".strip()
 
 
 def _link_chars(node: LexborNode) -> int:
-    return sum(len(a.text(deep=True).strip()) for a in node.css("a"))
+    return sum(len(a.text().strip()) for a in node.css("a"))
 
 
 @lru_cache(maxsize=4096)
@@ -165,11 +201,6 @@ def _class_traits(words: str) -> tuple[float, bool]:
     if POSITIVE.search(words):
         return (1.0 if negative else POSITIVE_FACTOR), comment
     return (NEGATIVE_FACTOR if negative else 1.0), comment
-
-
-def _paragraph_score(text: str) -> float:
-    length = len(text)
-    return 1.0 + text.count(",") + text.count("，") + min(length / 100, 3.0)
 
 
 @dataclass(slots=True)
@@ -191,14 +222,15 @@ class _Candidate:
 
 
 def _link_density(node: LexborNode) -> float:
-    length = len(node.text(deep=True).strip())
+    length = len(node.text().strip())
     return min(_link_chars(node) / length, 1.0) if length else 1.0
 
 
 def _raw_scores(
     nodes: list[LexborNode], stop: frozenset[int]
-) -> tuple[dict[int, _Candidate], list[LexborNode]]:
-    """Container scores from the scored elements (in document order), and the <h1>s among them.
+) -> tuple[dict[int, _Candidate], list[LexborNode], list[LexborNode]]:
+    """Container scores from the scored elements (in document order), the <h1>s among them,
+    and the nodes of other tags, left unscored (both in document order).
 
     A paragraph's score goes to its nearest ancestors, up to (not into) the elements in stop.
     The elements are read last to first, so an element is read after everything inside it: a
@@ -209,44 +241,52 @@ def _raw_scores(
     holders: set[int] = set()
     """Elements with a td, blockquote or pre below them."""
     headings: list[LexborNode] = []
+    others: list[LexborNode] = []
     lineages: dict[int, tuple[_Candidate, ...] | None] = {}
     for node in reversed(nodes):
-        tag = node.tag
-        if tag == "h1":
+        tag = node.tag_id
+        holder: LexborNode | None = node
+        # text(False) is text(deep=False): positional arguments are parsed faster, and this
+        # runs for every scanned element (most of them containers).
+        if tag in _TEXT_CONTAINER_IDS:
+            text = node.text(False)
+        elif tag == _H1:
             headings.append(node)
             continue
-        holder: LexborNode | None = node
-        if tag in PARAGRAPHS:
+        elif tag in _PARAGRAPH_IDS:
             if node.mem_id in holders:
-                text = node.text(deep=False)
+                text = node.text(False)
             else:
-                text = node.text(deep=True)
+                text = node.text()
                 holder = node.parent
-            if tag != "p":
+            if tag != _P:
                 # Stops at the first ancestor already marked: each element is marked once.
                 parent = node.parent
                 while parent is not None and parent.mem_id not in holders:
                     holders.add(parent.mem_id)
                     parent = parent.parent
         else:
-            text = node.text(deep=False)
+            others.append(node)
+            continue
         if len(text) < MIN_PARAGRAPH:
             continue
         text = text.strip()
-        if len(text) < MIN_PARAGRAPH:
-            continue
-        if holder is None:
+        if len(text) < MIN_PARAGRAPH or holder is None:
             continue
         # Paragraphs mostly share their parent: its lineage is walked once.
-        lineage = lineages.get(holder.mem_id, ())
+        key = holder.mem_id
+        lineage = lineages.get(key, ())
         if lineage == ():
-            lineage = lineages[holder.mem_id] = _lineage(holder, candidates, stop)
+            lineage = lineages[key] = _lineage(holder, candidates, stop)
         if lineage is not None:
-            score = _paragraph_score(text)
+            # The paragraph's score (readability's: one point, one per comma, one per 100
+            # characters up to three).
+            score = 1.0 + text.count(",") + text.count("，") + min(len(text) / 100, 3.0)
             for found, divider in zip(lineage, ANCESTOR_DIVIDERS, strict=False):
                 found.content += score / divider
     headings.reverse()
-    return candidates, headings
+    others.reverse()
+    return candidates, headings, others
 
 
 def _lineage(
@@ -256,13 +296,21 @@ def _lineage(
     elements in stop; None inside reader comments."""
     lineage: list[_Candidate] = []
     parent: LexborNode | None = node
-    while parent is not None and len(lineage) < len(ANCESTOR_DIVIDERS):
+    for _ in ANCESTOR_DIVIDERS:
+        if parent is None:
+            break
         key = parent.mem_id
         if key in stop:
             break
         found = candidates.get(key)
         if found is None:
-            found = candidates[key] = _candidate(parent)
+            attrs = parent.attributes
+            factor, comment = _class_traits(
+                f"{attrs.get('class') or ''} {attrs.get('id') or ''}".strip() if attrs else ""
+            )  # marks(parent), inlined
+            found = candidates[key] = _Candidate(
+                parent, _TAG_SCORE_BY_ID.get(parent.tag_id, 0.0), factor, comment, 0.0
+            )
         if found.comment:
             return None  # a reader's comment, not the article
         lineage.append(found)
@@ -270,31 +318,35 @@ def _lineage(
     return tuple(lineage)
 
 
-def _candidate(node: LexborNode) -> _Candidate:
-    factor, comment = _class_traits(marks(node))
-    return _Candidate(node, TAG_SCORE.get(node.tag or "", 0.0), factor, comment, 0.0)
-
-
 @dataclass(frozen=True, slots=True)
 class Content:
     """The elements holding the article text, in document order; the mem_ids of elements
-    inside them that carry much of its paragraph text (never pruned as boilerplate); and the
-    page's <h1>s, found by the same scan."""
+    inside them that carry much of its paragraph text (never pruned as boilerplate); the
+    page's <h1>s, found by the same scan; and the scan's other elements."""
 
     roots: list[LexborNode]
     protected: frozenset[int]
     headings: list[LexborNode]
+    others: list[LexborNode] = field(default_factory=list)
+    """The elements of the `scanned` list given to find_content that it does not score."""
 
 
-def find_content(tree: LexborHTMLParser) -> Content:
-    """The best-scoring container and its sibling candidates, or the body when nothing scores."""
+def find_content(tree: LexborHTMLParser, scanned: list[LexborNode] | None = None) -> Content:
+    """The best-scoring container and its sibling candidates, or the body when nothing scores.
+
+    `scanned` is the body's elements matching SCANNED, in document order, when the caller
+    has them already: a scan shared with other readers of the page, whose other elements
+    (of tags not in SCANNED_IDS) come back unscored in Content.others.
+    """
     body = tree.body
     if body is None:
         return Content([], frozenset(), [])
     stop = frozenset(node.mem_id for node in (body, body.parent) if node is not None)
-    candidates, headings = _raw_scores(body.css(_SCANNED), stop)
+    candidates, headings, others = _raw_scores(
+        body.css(SCANNED) if scanned is None else scanned, stop
+    )
     if not candidates:
-        return Content([body], frozenset(), headings)
+        return Content([body], frozenset(), headings, others)
     top = sorted(candidates.values(), key=lambda c: c.score, reverse=True)[:TOP_CANDIDATES]
     # Link density only lowers a score, so it is read only for candidates that may still
     # win or count as close to the winner (a re-read of their whole text each).
@@ -309,7 +361,7 @@ def find_content(tree: LexborHTMLParser) -> Content:
     if story is not None:
         floor = story.content * PROTECTED_SHARE
         protected = frozenset(key for key, c in candidates.items() if c.content >= floor)
-        return Content([story.node], protected, headings)
+        return Content([story.node], protected, headings, others)
     widened = _widen(best, top, candidates)
     parts = _split_parts(best, candidates, body) if widened is best else []
     if not parts:
@@ -317,7 +369,7 @@ def find_content(tree: LexborHTMLParser) -> Content:
         parts = _with_siblings(best, candidates)
     floor = best.content * PROTECTED_SHARE
     protected = frozenset(key for key, c in candidates.items() if c.content >= floor)
-    return Content(parts, protected, headings)
+    return Content(parts, protected, headings, others)
 
 
 def _headline_article(
@@ -326,11 +378,11 @@ def _headline_article(
     """The <article> holding the headline when the best container is a list of <article>s
     (related posts, an archive) instead: HTML5 makes each <article> a self-contained item."""
     items = best.node.css("article")
-    if len(items) - (best.node.tag == "article") < 2:
+    if len(items) - (best.node.tag_id == _ARTICLE) < 2:
         return None
     for heading in headings:
         parent = heading.parent
-        while parent is not None and parent.tag != "article":
+        while parent is not None and parent.tag_id != _ARTICLE:
             parent = parent.parent
         found = candidates.get(parent.mem_id) if parent is not None else None
         if found is not None and found is not best and found.score >= best.score * SPLIT_SHARE:
@@ -402,7 +454,7 @@ def _doc_order(root: LexborNode, wanted: set[int]) -> dict[int, int]:
 def _ancestors(node: LexborNode) -> list[LexborNode]:
     found: list[LexborNode] = []
     parent = node.parent
-    while parent is not None and parent.tag not in ("body", "html") and len(found) < MAX_CLIMB:
+    while parent is not None and parent.tag_id not in _PAGE_IDS and len(found) < MAX_CLIMB:
         found.append(parent)
         parent = parent.parent
     return found
@@ -425,18 +477,28 @@ def _widen(
 def _only_child_up(best: _Candidate, candidates: dict[int, _Candidate]) -> _Candidate:
     """The outermost ancestor wrapping nothing but the best container (readability's rule)."""
     parent = best.node.parent
-    while parent is not None and parent.tag not in ("body", "html"):
-        if sum(1 for _ in parent.iter()) != 1:
+    while parent is not None and parent.tag_id not in _PAGE_IDS:
+        if not _only_child(parent):
             break
         best = candidates.get(parent.mem_id) or _Candidate(parent, 0.0, 1.0, False, best.content)
         parent = parent.parent
     return best
 
 
+def _only_child(node: LexborNode) -> bool:
+    """True when the node has exactly one child element (counting stops at the second)."""
+    count = 0
+    for _ in node.iter():
+        count += 1
+        if count > 1:
+            return False
+    return count == 1
+
+
 def _with_siblings(best: _Candidate, candidates: dict[int, _Candidate]) -> list[LexborNode]:
     """The best node and those siblings whose paragraphs score like article text."""
     parent = best.node.parent
-    if parent is None or best.node.tag == "body":
+    if parent is None or best.node.tag_id == _BODY:
         return [best.node]
     threshold = max(MIN_SIBLING_SCORE, best.score * SIBLING_SHARE)
     best_class = best.node.attributes.get("class") or ""
@@ -455,8 +517,9 @@ def _with_siblings(best: _Candidate, candidates: dict[int, _Candidate]) -> list[
             ):
                 chosen.append(sibling)
                 continue
-        if sibling.tag == "p" or (
-            sibling.tag in TEXT_CONTAINERS
+        tag = sibling.tag_id
+        if tag == _P or (
+            tag in _TEXT_CONTAINER_IDS
             and not any(_marked(marks(sibling)))
             and not _holds_blocks(sibling)
         ):
@@ -471,20 +534,33 @@ def _with_siblings(best: _Candidate, candidates: dict[int, _Candidate]) -> list[
 
 
 def _holds_blocks(node: LexborNode) -> bool:
-    """True when a block-level element sits inside the node (its css() includes itself)."""
-    return any(found.mem_id != node.mem_id for found in node.css(_BLOCK_SELECTOR))
+    """True when a block-level element sits inside the node."""
+    # A walk stopping at the first block costs less than compiling a selector of ~40 tags.
+    walk = node.traverse()
+    next(walk)  # the node itself
+    return any(found.tag_id in _BLOCK_INSIDE_IDS for found in walk)
 
 
-def _prunable(node: LexborNode, name: str, protected: frozenset[int], leading: bool) -> bool:
-    """True for chrome or boilerplate-marked elements that do not carry the article's text.
+def _prunable(
+    node: LexborNode,
+    tag: int,
+    attrs: dict[str, str | None],
+    protected: frozenset[int],
+    leading: bool,
+) -> bool:
+    """True for chrome or boilerplate-marked elements (`attrs` are the node's attributes) that
+    do not carry the article's text.
 
     While leading (no prose seen yet), byline and dateline elements count as boilerplate.
     """
-    attrs = node.attributes
-    if "hidden" in attrs or _HIDDEN_STYLE.search(attrs.get("style") or ""):
+    style = attrs.get("style")
+    if "hidden" in attrs or (style and _HIDDEN_STYLE.search(style)):
         return True
-    words = f"{attrs.get('class') or ''} {attrs.get('id') or ''}".strip()
-    if name not in CHROME_TAGS:
+    if tag not in _CHROME_IDS:
+        cls, ident = attrs.get("class"), attrs.get("id")
+        if not cls and not ident:  # most elements with attributes (links, images)
+            return False
+        words = f"{cls or ''} {ident or ''}".strip()
         if not words:
             return False
         boilerplate, heading, unseen = _marked(words)
@@ -505,6 +581,10 @@ def _marked(words: str) -> tuple[bool, bool, bool]:
     )
 
 
+# What entering an element did, to undo on leaving it (text_blocks).
+_NOT_OPENED, _INLINE, _BLOCK, _LINK = range(4)
+
+
 def text_blocks(
     roots: LexborNode | Iterable[LexborNode], protected: frozenset[int] | None = None
 ) -> list[Block]:
@@ -518,85 +598,102 @@ def text_blocks(
     in_link = 0
     holders: list[LexborNode] = []
     leading = True
+    kept = protected or frozenset()
+    pruning = protected is not None
 
     def flush() -> None:
         nonlocal link_chars, leading
-        text = collapse("".join(parts))
+        text = " ".join("".join(parts).split())  # collapse(), inlined: once per block
         parts.clear()
         if text:
-            leading = leading and len(text) < PROSE_CHARS
+            size = len(text)
+            leading = leading and size < PROSE_CHARS
             holder = holders[-1] if holders else None
             tag = (holder.tag or "div") if holder is not None else "div"
-            blocks.append(Block(text, tag, min(link_chars, len(text)), holder))
+            # Block(...) without the Python-level __new__ a NamedTuple adds.
+            block = (text, tag, link_chars if link_chars < size else size, holder)
+            blocks.append(tuple.__new__(Block, block))
         link_chars = 0
 
     for root in [roots] if isinstance(roots, LexborNode) else roots:
         root_id = root.mem_id
-        # Only elements with attributes or a chrome tag can be pruned: find them in one scan.
-        marked = {n.mem_id for n in root.css(_PRUNE_SCAN)} if protected is not None else set()
-        # Iterative walk; None on the stack closes the innermost open element (a block or a
-        # link), whose kind the `closes` stack keeps: True for a block, False for a link.
-        stack: list[LexborNode | None] = [root]
-        closes: list[bool] = []
-        while stack:
-            node = stack.pop()
-            if node is None:
-                if closes.pop():
-                    if parts:
-                        flush()
-                    holders.pop()
-                else:
-                    in_link -= 1
-                continue
-            if node.is_text_node:
+        # Iterative walk along the child, sibling and parent links; `opened` keeps what leaving
+        # each open element does: close a block, leave a link, or nothing.
+        opened: list[int] = []
+        node = root
+        while True:
+            kind = _NOT_OPENED
+            tag = node.tag_id
+            if tag == _TEXT:
                 text = node.text_content or ""
                 if parts or not text.isspace():  # whitespace opening a block is no text
                     parts.append(text)
                     if in_link:
                         link_chars += len(text.strip())
-                continue
-            name = node.tag or ""
-            if name.startswith("-") or name in SKIP_TAGS:
-                continue
-            key = node.mem_id
-            is_root = key == root_id
-            if (
-                key in marked
-                and protected is not None
-                and not is_root
-                and _prunable(node, name, protected, leading)
-            ):
-                continue
-            if name in BLOCK_TAGS or is_root:
-                if parts:
-                    flush()
-                if name in ("br", "hr"):
+            elif tag not in _SKIP_IDS:  # nor a comment or the like (no text, no children)
+                # Only elements with attributes or a chrome tag can be pruned (not the root).
+                if (
+                    pruning
+                    and ((attrs := node.attributes) or tag in _CHROME_IDS)
+                    and node is not root
+                    and _prunable(node, tag, attrs, kept, leading)
+                ):
+                    pass
+                elif tag in _BLOCK_IDS or node is root:
+                    if parts:
+                        flush()
+                    if tag != _BR and tag != _HR:
+                        holders.append(node)
+                        kind = _BLOCK
+                elif tag == _A:
+                    in_link += 1
+                    kind = _LINK
+                else:
+                    kind = _INLINE
+            if kind != _NOT_OPENED:
+                child = node.first_child
+                if child is not None:
+                    opened.append(kind)
+                    node = child
                     continue
-                holders.append(node)
-                closes.append(True)
-            elif name == "a":
-                in_link += 1
-                closes.append(False)
+                if kind == _BLOCK:  # an empty block
+                    if parts:
+                        flush()
+                    holders.pop()
+                elif kind == _LINK:
+                    in_link -= 1
+            # On to the next sibling, leaving (closing) the elements that have none.
+            while node is not root:
+                sibling = node.next
+                if sibling is not None:
+                    node = sibling
+                    break
+                parent = node.parent
+                left = opened.pop()
+                if left == _BLOCK:
+                    if parts:
+                        flush()
+                    holders.pop()
+                elif left == _LINK:
+                    in_link -= 1
+                node = root if parent is None or parent.mem_id == root_id else parent
             else:
-                children = list(node.iter(include_text=True))
-                children.reverse()
-                stack += children
-                continue
-            stack.append(None)
-            children = list(node.iter(include_text=True))
-            children.reverse()
-            stack += children
+                break
         if parts:
             flush()
     return blocks
 
 
-def extract_body(tree: LexborHTMLParser) -> tuple[Content, list[Block]]:
-    """The content found and its text blocks (boilerplate and link lists dropped)."""
-    content = find_content(tree)
+def extract_body(
+    tree: LexborHTMLParser, scanned: list[LexborNode] | None = None
+) -> tuple[Content, list[Block]]:
+    """The content found and its text blocks (boilerplate and link lists dropped); `scanned`
+    as for find_content."""
+    content = find_content(tree, scanned)
     blocks = [
         block
         for block in text_blocks(content.roots, content.protected)
-        if block.link_density <= MAX_LINK_DENSITY
+        # block.link_density, inlined (text_blocks makes no block without text)
+        if block.link_chars / len(block.text) <= MAX_LINK_DENSITY
     ]
     return content, blocks

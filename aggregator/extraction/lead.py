@@ -10,12 +10,13 @@ from the first paragraphs. Pure; the page is never mutated.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from selectolax.lexbor import LexborNode
 
-from aggregator.extraction.body import BOILERPLATE, JUNK_TAGS, Block, marks
+from aggregator.extraction.body import BOILERPLATE, JUNK_TAGS, Block, marks, tag_ids
 from aggregator.extraction.metadata import Candidate
 from aggregator.selectors import collapse, node_text
 
@@ -41,6 +42,9 @@ LEAD_LENGTH = (30, 1500)
 # How far up from a first block's element a lead-classed wrapper is looked for.
 MAX_WRAPPER_CLIMB = 3
 _WORD = re.compile(r"\w+")
+_JUNK_IDS = tag_ids(JUNK_TAGS)
+_DESCRIPTION_IDS = tag_ids(DESCRIPTION_TAGS)
+_INLINE_PREFIX_IDS = tag_ids(INLINE_PREFIX_TAGS)
 
 
 @lru_cache(maxsize=4096)
@@ -77,9 +81,10 @@ def _between(heading: LexborNode | None, root: LexborNode) -> list[LexborNode]:
         found += _siblings(node.next, None)
     # At the common ancestor: its children between the headline's branch and the root's.
     branch = up_root[meet - 1].mem_id
-    if not _follows(up_heading[top - 1], branch):
+    between, reached = _sibling_run(up_heading[top - 1].next, branch)
+    if not reached:
         return []  # the root comes first
-    found += _siblings(up_heading[top - 1].next, branch)
+    found += between
     # Down the root's branch: the children before the way on to the root.
     for level in range(meet - 1, 0, -1):
         found += _siblings(up_root[level].first_child, up_root[level - 1].mem_id)
@@ -96,30 +101,26 @@ def _self_and_ancestors(node: LexborNode) -> list[LexborNode]:
     return found
 
 
-def _follows(node: LexborNode, wanted: int) -> bool:
-    sibling = node.next
-    while sibling is not None:
-        if sibling.mem_id == wanted:
-            return True
-        sibling = sibling.next
-    return False
-
-
 def _siblings(first: LexborNode | None, stop: int | None) -> list[LexborNode]:
     """The element siblings from first on, up to (without) the one whose mem_id is stop."""
-    found = []
+    return _sibling_run(first, stop)[0]
+
+
+def _sibling_run(first: LexborNode | None, stop: int | None) -> tuple[list[LexborNode], bool]:
+    """_siblings, and whether the sibling stop was reached."""
+    found: list[LexborNode] = []
     node = first
     while node is not None:
         if node.mem_id == stop:
-            break
-        if node.is_element_node and node.tag not in JUNK_TAGS:
+            return found, True
+        if node.is_element_node and node.tag_id not in _JUNK_IDS:
             found.append(node)
         node = node.next
-    return found
+    return found, False
 
 
-def _is_hinted(node: LexborNode) -> bool:
-    attrs = node.attributes
+def _is_hinted(attrs: dict[str, str | None]) -> bool:
+    """True when an element's attributes name it as the lead."""
     return (
         _lead_class(attrs.get("class") or "")
         or "sapo" in (attrs.get("id") or "")
@@ -136,17 +137,22 @@ class _Found:
     shown: list[LexborNode] = field(default_factory=list)
 
     def add(self, node: LexborNode) -> None:
-        tag = node.tag
-        if tag in JUNK_TAGS:
-            return
-        if _is_hinted(node):
-            self.hinted.append(node)
-        if tag in DESCRIPTION_TAGS:
-            self.shown.append(node)
+        self.add_all((node,))
+
+    def add_all(self, nodes: Iterable[LexborNode]) -> None:
+        hinted, shown = self.hinted, self.shown
+        for node in nodes:
+            tag = node.tag_id
+            if tag in _JUNK_IDS:
+                continue
+            attrs = node.attributes
+            if attrs and _is_hinted(attrs):
+                hinted.append(node)
+            if tag in _DESCRIPTION_IDS:
+                shown.append(node)
 
     def add_subtree(self, top: LexborNode) -> None:
-        for node in top.traverse():
-            self.add(node)
+        self.add_all(top.traverse())
 
 
 def _texts(nodes: list[LexborNode], limit: int, separator: str) -> list[str | None]:
@@ -161,7 +167,7 @@ def _texts(nodes: list[LexborNode], limit: int, separator: str) -> list[str | No
         node = nodes[i]
         if node.mem_id in too_long:
             continue
-        raw = node.text(deep=True, separator=separator, strip=False)
+        raw = node.text(True, separator, False)  # (deep, separator, strip)
         if len(raw) > limit:
             parent = node.parent
             while parent is not None and parent.mem_id not in too_long:
@@ -209,14 +215,18 @@ def _hinted(nodes: list[LexborNode], title: str | None) -> list[str]:
     return found
 
 
-def _shown(nodes: list[LexborNode], descriptions: list[Candidate], title: str | None) -> list[str]:
-    """Elements showing the meta description (an unnamed dek), with an agency prefix
-    ("(VTC News) -") written just before them."""
+def _openings(descriptions: list[Candidate]) -> list[list[str]]:
+    """The first words of each meta description long enough to look for on the page."""
     openings = [
         words[:DESCRIPTION_WORDS] for c in descriptions if (words := _WORD.findall(c.value))
     ]
-    openings = [words for words in openings if len(words) >= MIN_DESCRIPTION_WORDS]
-    if not openings:
+    return [words for words in openings if len(words) >= MIN_DESCRIPTION_WORDS]
+
+
+def _shown(nodes: list[LexborNode], openings: list[list[str]], title: str | None) -> list[str]:
+    """Elements showing a meta description (an unnamed dek) by its `openings` (see _openings),
+    with an agency prefix ("(VTC News) -") written just before them."""
+    if not openings or not nodes:
         return []
     first_words = {opening[0] for opening in openings}
     found = []
@@ -239,7 +249,7 @@ def _shown(nodes: list[LexborNode], descriptions: list[Candidate], title: str | 
             prefix is not None and prefix.is_text_node and not (prefix.text_content or "").strip()
         ):
             prefix = prefix.prev
-        if prefix is not None and prefix.tag in INLINE_PREFIX_TAGS:
+        if prefix is not None and prefix.tag_id in _INLINE_PREFIX_IDS:
             label = node_text(prefix)
             if 0 < len(label) <= MAX_PREFIX_CHARS:
                 text = f"{label} {text}"
@@ -274,14 +284,14 @@ def find_lead(
     one of its first `blocks`.
     """
     before = _Found()
-    for node in region:
-        before.add(node)
+    before.add_all(region)
     atop = _near_blocks(blocks, root)
-    texts = [block.text for block in blocks]
+    texts = [block.text for block in blocks[:LEAD_BLOCKS]]  # all _placed looks at
     found = _placed(_hinted(before.hinted, title), _hinted(atop.hinted, title), texts)
     if found is not None:
         return found, "visible-text"
-    shown = _shown(before.shown, descriptions, title), _shown(atop.shown, descriptions, title)
+    openings = _openings(descriptions)
+    shown = _shown(before.shown, openings, title), _shown(atop.shown, openings, title)
     found = _placed(*shown, texts)
     return (found, "visible-text~meta") if found is not None else (None, "")
 
@@ -299,13 +309,18 @@ def opening_copy(blocks: list[str], description: str) -> int | None:
     words = _WORD.findall(description)[:-1]
     if len(words) < MIN_DESCRIPTION_WORDS:
         return None
-    tokens: list[list[str]] = []  # each block's words, read once, as far as needed
+    tokens: dict[int, list[str]] = {}  # each block's words, read once, as far as needed
     for index in range(min(len(blocks), LEAD_BLOCKS + 2)):
+        # Cheap test first (words are only read from a block that may start the copy): the
+        # words from here on start with the description's first word.
+        first = next((match for block in blocks[index:] if (match := _WORD.search(block))), None)
+        if first is None or first.group() != words[0]:
+            continue
         found: list[str] = []
         position = index
         while len(found) < len(words) and position < len(blocks):
-            if position == len(tokens):
-                tokens.append(_WORD.findall(blocks[position]))
+            if position not in tokens:
+                tokens[position] = _WORD.findall(blocks[position])
             found += tokens[position]
             position += 1
         if found[: len(words)] == words:

@@ -1,7 +1,8 @@
 """Page metadata -> candidate values per field: JSON-LD, OpenGraph/Twitter/`article:*` meta, <time>.
 
 read_metadata takes the parsed page and returns a Metadata record of raw strings, each with where
-it came from; choosing between metadata, selectors and visible text is the caller's job.
+it came from; shown_times yields the <time> stamps, after the metadata's dates; choosing between
+metadata, selectors and visible text is the caller's job.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from aggregator.extraction.body import tag_ids
 from aggregator.selectors import collapse
 
 ARTICLE_TYPES = frozenset(
@@ -87,6 +89,8 @@ class Metadata:
 
     titles: list[Candidate] = field(default_factory=list)
     published: list[Candidate] = field(default_factory=list)
+    """From JSON-LD and meta tags; the <time> stamps shown on the page come after these, from
+    shown_times."""
     images: list[Candidate] = field(default_factory=list)
     descriptions: list[Candidate] = field(default_factory=list)
     authors: list[Candidate] = field(default_factory=list)
@@ -126,14 +130,17 @@ def _strings(value: Any, keys: tuple[str, ...] = ("url", "name", "@id")) -> Iter
 
 
 # Everything read_metadata needs, fetched in one pass over the head and one over the body
-# (fewer alternatives to test on each of the body's many elements).
+# (fewer alternatives to test on each of the body's many elements). The body's nodes are
+# <meta> and <script> only, so a caller can find them in a scan of its own by their tags.
 HEAD_NODES = (
     "meta[content], title, link[rel=canonical], base[href], script[type='application/ld+json']"
 )
-BODY_NODES = (
-    "meta[content], script[type='application/ld+json'], time[datetime],"
-    " [itemprop=datePublished][datetime]"
+BODY_NODES = "meta[content], script[type='application/ld+json']"
+_META, _SCRIPT, _TITLE, _LINK, _BASE = (
+    next(iter(tag_ids([name]))) for name in ("meta", "script", "title", "link", "base")
 )
+# The date stamps shown in the body, read by shown_times only when the metadata has no date.
+TIME_NODES = "time[datetime], [itemprop=datePublished][datetime]"
 
 
 def _json_ld(raw: str) -> list[dict[str, Any]]:
@@ -156,54 +163,65 @@ def _json_ld(raw: str) -> list[dict[str, Any]]:
 
 
 def _index_meta(index: dict[tuple[str, str], str], attrs: dict[str, str | None]) -> None:
-    content = (attrs.get("content") or "").strip()
-    if not content:
+    content = attrs.get("content")
+    if not content or not (content := content.strip()):
         return
-    for attr in ("property", "name", "itemprop"):
-        key = attrs.get(attr)
-        if key:
-            index.setdefault((attr, key.strip().lower()), content)
+    # Unrolled over ("property", "name", "itemprop"): this runs for every <meta> of the page.
+    key = attrs.get("property")
+    if key:
+        index.setdefault(("property", key.strip().lower()), content)
+    key = attrs.get("name")
+    if key:
+        index.setdefault(("name", key.strip().lower()), content)
+    key = attrs.get("itemprop")
+    if key:
+        index.setdefault(("itemprop", key.strip().lower()), content)
 
 
 def _from_meta(
     index: dict[tuple[str, str], str], keys: tuple[tuple[str, str], ...]
 ) -> list[Candidate]:
     out = []
-    for attr, key in keys:
-        value = index.get((attr, key.lower()))
+    for lookup, origin in _META_LOOKUPS[keys]:
+        value = index.get(lookup)
         if value:
-            out.append(Candidate(value, f"meta:{key}"))
+            out.append(Candidate(value, origin))
     return out
 
 
-def read_metadata(tree: LexborHTMLParser) -> Metadata:
-    """All metadata candidates of a page, JSON-LD first, then meta tags, then <time> and <title>."""
+# Per key table: the index key of each (attribute, value) pair and the origin it records.
+_META_LOOKUPS: dict[tuple[tuple[str, str], ...], tuple[tuple[tuple[str, str], str], ...]] = {
+    keys: tuple(((attr, key.lower()), f"meta:{key}") for attr, key in keys)
+    for keys in (META_TITLE, META_IMAGE, META_PUBLISHED, META_DESCRIPTION, META_AUTHOR)
+}
+
+
+def read_metadata(tree: LexborHTMLParser, body_nodes: list[LexborNode] | None = None) -> Metadata:
+    """The metadata candidates of a page, JSON-LD first, then meta tags, then <title> (the
+    dates shown in <time> elements are shown_times'). `body_nodes` are the body's elements
+    matching BODY_NODES, in document order, when the caller has them already."""
     meta = Metadata()
     index: dict[tuple[str, str], str] = {}
     articles: list[dict[str, Any]] = []
-    times: list[Candidate] = []
     title: str | None = None
     head, body = tree.head, tree.body
-    nodes = (head.css(HEAD_NODES) if head is not None else []) + (
-        body.css(BODY_NODES) if body is not None else []
-    )
+    if body_nodes is None:
+        body_nodes = body.css(BODY_NODES) if body is not None else []
+    nodes = (head.css(HEAD_NODES) if head is not None else []) + body_nodes
     for node in nodes:
-        tag = node.tag
-        attrs = node.attributes
-        if tag == "meta":
-            _index_meta(index, attrs)
-        elif tag == "script":
-            articles += _json_ld(node.text(deep=True))
-        elif tag == "title":
+        tag = node.tag_id
+        if tag == _META:
+            _index_meta(index, node.attributes)
+        elif tag == _SCRIPT:
+            articles += _json_ld(node.text())
+        elif tag == _TITLE:
             title = title or collapse(node.text()) or None
-        elif tag == "link":
-            meta.canonical = meta.canonical or (attrs.get("href") or "").strip() or None
-        elif tag == "base":
-            meta.base = meta.base or (attrs.get("href") or "").strip() or None
-        else:
-            stamp = (attrs.get("datetime") or "").strip()
-            if stamp:
-                times.append(Candidate(stamp, "time[datetime]"))
+        elif tag == _LINK:
+            href = node.attributes.get("href")
+            meta.canonical = meta.canonical or (href or "").strip() or None
+        elif tag == _BASE:
+            href = node.attributes.get("href")
+            meta.base = meta.base or (href or "").strip() or None
     for obj in articles:
         _read_json_ld(meta, obj)
     meta.titles += [Candidate(collapse(c.value), c.origin) for c in _from_meta(index, META_TITLE)]
@@ -218,10 +236,22 @@ def read_metadata(tree: LexborHTMLParser) -> Metadata:
         for c in _from_meta(index, META_AUTHOR)
         if not c.value.startswith(("http://", "https://"))
     ]
-    meta.published += times
     if title:
         meta.titles.append(Candidate(title, "title"))
     return meta
+
+
+def shown_times(tree: LexborHTMLParser) -> Iterator[Candidate]:
+    """The stamps of the body's <time datetime> and datePublished elements, in document order.
+
+    Lazy: the scan (a walk over every element of the body) runs only when the first stamp is
+    asked for, which most pages, dated by their metadata, never do.
+    """
+    body = tree.body
+    for node in body.css(TIME_NODES) if body is not None else []:
+        stamp = (node.attributes.get("datetime") or "").strip()
+        if stamp:
+            yield Candidate(stamp, "time[datetime]")
 
 
 def _read_json_ld(meta: Metadata, obj: dict[str, Any]) -> None:
