@@ -13,6 +13,7 @@ import asyncio
 import heapq
 import itertools
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -111,35 +112,51 @@ class PoolPerHost(httpx.AsyncBaseTransport):
 
 class Slots:
     """A semaphore whose waiters are served lowest `priority` first, in arrival order among
-    equals: the pipeline fetches the pages it will write next before those it cannot write yet."""
+    equals; except that waiters past their `due` moment (time.monotonic()) go before the others,
+    lowest priority first among themselves."""
 
     def __init__(self, limit: int):
         self._free = limit
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        """(priority, arrival, waiter): every waiter, in the order served when none is due."""
+        self._pending: list[tuple[float, int, int, asyncio.Future[None]]] = []
+        """(due, priority, arrival, waiter) of the waiters with a due moment, soonest first."""
+        self._due: list[tuple[int, int, asyncio.Future[None]]] = []
+        """Waiters past their due moment, as in `_waiting` (each stays there too)."""
         self._arrivals = itertools.count()
 
-    async def acquire(self, priority: int = 0) -> None:
+    async def acquire(self, priority: int = 0, due: float | None = None) -> None:
         """Wait for a slot; release() it when done."""
         if self._free > 0 and not self._waiting:
             self._free -= 1
             return
         waiter = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiting, (priority, next(self._arrivals), waiter))
+        item = (priority, next(self._arrivals), waiter)
+        heapq.heappush(self._waiting, item)
+        if due is not None:
+            heapq.heappush(self._pending, (due, *item))
         try:
             await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # handed a slot while being cancelled: pass it on
             else:
+                waiter.cancel()  # skipped where it still lies in `_pending` or `_due`
                 self._waiting = [item for item in self._waiting if item[2] is not waiter]
                 heapq.heapify(self._waiting)
             raise
 
     def release(self) -> None:
         """Hand the slot to the first waiter, or free it."""
-        while self._waiting:
-            waiter = heapq.heappop(self._waiting)[2]
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        if self._pending:
+            now = time.monotonic()
+            while self._pending and self._pending[0][0] <= now:
+                heapq.heappush(self._due, heapq.heappop(self._pending)[1:])
+        # A waiter served from one heap stays in the other, done: skipped when it comes up.
+        for queue in (self._due, self._waiting):
+            while queue:
+                waiter = heapq.heappop(queue)[2]
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
         self._free += 1

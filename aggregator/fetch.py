@@ -316,8 +316,13 @@ class Fetcher:
             trust_env=False,
         )
         self._total = Slots(total)
+        self._total_limit = max(1, total)
         self._per_host_limit = per_host
         self._hosts: dict[str, _Host] = {}
+        self._users = 0
+        """Requests between `_acquire` and `_release`, all hosts together."""
+        self._hold = 0.0
+        """How long a request holds its global slot, on average (recent requests weigh most)."""
         self._robots = RobotsCache(self._download_robots, store=robots_store) if robots else None
 
     async def aclose(self) -> None:
@@ -379,7 +384,8 @@ class Fetcher:
         Redirects are followed; transient failures are retried. With `validators`, the request
         is conditional and a 304 comes back as a Page with `not_modified` and no body. A URL
         under a mirror prefix is downloaded from the mirror, but the Page carries the original.
-        Requests waiting for one of the global slots go lowest `priority` first.
+        Requests waiting for one of the global slots go lowest `priority` first, except those
+        of a host left with more to do than the slots' work left (`_due`), which go first.
         """
         headers = validators.headers() if validators else {}
         for attempt in range(self.retries + 1):
@@ -473,10 +479,13 @@ class Fetcher:
         await self._acquire(host, url)
         try:
             await self._take_spaced_slot(host, url, priority)
+            started = time.monotonic()
             try:
                 status, response_headers, body = await self._request(url, target, headers, limit)
             finally:
                 self._total.release()
+                held = time.monotonic() - started
+                self._hold = held if not self._hold else 0.9 * self._hold + 0.1 * held
         finally:
             self._release(host)
         return status, response_headers, body, target
@@ -504,7 +513,7 @@ class Fetcher:
             wait = slot.last_start + delay - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            await self._total.acquire(priority)
+            await self._total.acquire(priority, self._due(slot, delay))
             if slot.last_start + delay <= time.monotonic():
                 break
             # Another request to the host started while this one waited for the slot.
@@ -513,6 +522,17 @@ class Fetcher:
         # Later plans (and forgetting the host when idle) count from this real start.
         slot.next_start = max(slot.next_start, slot.last_start + delay)
 
+    def _due(self, slot: _Host, delay: float) -> float:
+        """The moment from which a request to the host goes before the priority (claim) order:
+        when the global slots' work left (every request left, C at a time) no longer exceeds the
+        host's own (its requests left, spaced by its gap).
+
+        Served in claim order alone, the first hosts fill the global slots while the last ones
+        wait, and at the end those few hosts, each held to its gap, leave the slots idle.
+        """
+        slack = self._users * self._hold / self._total_limit - slot.users * delay
+        return time.monotonic() + slack
+
     async def _acquire(self, host: str, url: str) -> None:
         slot = self._hosts.get(host)
         if slot is None:
@@ -520,10 +540,12 @@ class Fetcher:
                 self._forget_idle_hosts()
             slot = self._hosts[host] = _Host(asyncio.Semaphore(self._per_host_limit))
         slot.users += 1
+        self._users += 1
         try:
             await slot.slots.acquire()
         except BaseException:
             slot.users -= 1
+            self._users -= 1
             raise
         delay = self._delay(url)
         now = time.monotonic()
@@ -540,6 +562,7 @@ class Fetcher:
         slot = self._hosts[host]
         slot.slots.release()
         slot.users -= 1
+        self._users -= 1
         if slot.users == 0 and slot.next_start <= time.monotonic():
             del self._hosts[host]
 

@@ -318,7 +318,8 @@ class Run:
                 await self._emit(source, entry, None, report)
                 return
             try:
-                # Pages in claim order, as far as the limits allow: each can be written soon.
+                # Pages in claim order, as far as the limits allow (and the hosts left with the
+                # most to do first: `Fetcher._due`): each can be written soon.
                 page = await self.fetcher.get(entry.url, priority=turn)
             except FetchError as exc:
                 await self._turns.wait(turn)
@@ -330,8 +331,14 @@ class Run:
             article = self._extract(source, entry, page, report)
             # Entries may wait long for their turn: hold the small Article, not the page body.
             del page
+            # Pure work done now, as pages come, rather than in turn, where it would hold up
+            # every entry after this one.
+            draft = (
+                self._story(entry, article),
+                render_for(self.config, source, entry, article, self.now),
+            )
             await self._turns.wait(turn)
-            await self._emit(source, entry, article, report)
+            await self._emit(source, entry, article, report, draft=draft)
         except Exception as exc:  # a bug or an input nobody foresaw: this entry only
             self._entry_crashed(source, entry, report, exc)
         finally:
@@ -408,14 +415,16 @@ class Run:
         article: Article | None,
         report: SourceReport,
         outcome: Outcome = "new",
+        draft: tuple[_Story, Post] | None = None,
     ) -> None:
+        """Post or skip an entry, in its turn. `draft`: its story and post, when made before."""
         if article is not None and (reason := self._rejected(source, entry, article)) is not None:
             self._skip(source, entry, report, "filtered", reason)
             return
-        story = self._story(entry, article)
+        story = draft[0] if draft else self._story(entry, article)
         if self._skip_duplicate(source, entry, story, report):
             return
-        post = render_for(self.config, source, entry, article, self.now)
+        post = draft[1] if draft else render_for(self.config, source, entry, article, self.now)
         if self.dry_run:
             report.new += 1
             report.written.append(post.filename)

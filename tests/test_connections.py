@@ -5,6 +5,7 @@ beyond the number kept."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 
@@ -123,3 +124,38 @@ def test_slots_go_to_the_lowest_priority_first_and_cancelled_waiters_are_skipped
         return order
 
     assert asyncio.run(go()) == ["first", "next", "tie", "late"]
+
+
+def test_slots_serve_waiters_past_their_due_moment_first() -> None:
+    async def go() -> list[str]:
+        slots = Slots(1)
+        order: list[str] = []
+
+        async def take(name: str, priority: int, due: float | None) -> None:
+            await slots.acquire(priority, due)
+            order.append(name)
+            await asyncio.sleep(0.01)
+            slots.release()
+
+        await slots.acquire()
+        now = time.monotonic()
+        waiters = [
+            ("claim order", 1, None),
+            ("due", 7, now - 1),
+            ("not due yet", 0, now + 60),
+            ("due, cancelled", 2, now - 2),
+            ("due earlier", 9, now - 3),
+        ]
+        tasks = {
+            name: asyncio.create_task(take(name, priority, due)) for name, priority, due in waiters
+        }
+        await asyncio.sleep(0.01)
+        tasks["due, cancelled"].cancel()
+        await asyncio.sleep(0.01)
+        slots.release()
+        await asyncio.gather(*(t for name, t in tasks.items() if name != "due, cancelled"))
+        await asyncio.wait_for(slots.acquire(), timeout=1)
+        return order
+
+    # Past their due moment: lowest priority first; then the rest by priority.
+    assert asyncio.run(go()) == ["due", "due earlier", "not due yet", "claim order"]
