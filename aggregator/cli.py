@@ -36,7 +36,7 @@ from aggregator.models import SourceReport
 from aggregator.pipeline import fetch_sources, post_url
 from aggregator.publish import publish_posts
 from aggregator.schedule import Daemon
-from aggregator.state import State
+from aggregator.state import State, path_or_memory
 from aggregator.status import source_statuses, status_json, status_table
 
 EXIT_OK = 0
@@ -296,9 +296,7 @@ def _run_fetch(args: argparse.Namespace, config: Config) -> int:
 
 def _run_sources(args: argparse.Namespace) -> int:
     config = _config(args.config, required=True)
-    # Listing must not create a state file where none exists yet.
-    path = config.state_path if config.state_path.exists() else Path(":memory:")
-    with State(path) as state:
+    with State(path_or_memory(config.state_path)) as state:
         rows = source_statuses(config, state)
     if args.json:
         print(json.dumps([status_json(row) for row in rows], ensure_ascii=False, indent=2))

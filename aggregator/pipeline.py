@@ -12,7 +12,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from aggregator.config import Config, Source, parse_duration
 from aggregator.dedup import Fingerprint, fingerprint, same_story, to_signed
@@ -25,7 +24,7 @@ from aggregator.models import Article, Entry, Post, SourceReport
 from aggregator.render import render_post, set_tags
 from aggregator.robots import RobotsStore
 from aggregator.sources import read_source
-from aggregator.state import State, StoryRecord
+from aggregator.state import State, StoryRecord, path_or_memory
 from aggregator.urls import canonical_url, same_site
 from aggregator.write import free_filename, remove_stale_temps, write_post
 
@@ -485,12 +484,7 @@ class Run:
         return reject_entry(filters, title, summary, published, self.now or datetime.now(UTC))
 
     def _story(self, entry: Entry, article: Article | None) -> _Story:
-        keys = [canonical_url(entry.url)]
-        if article is not None:
-            # The page's final URL and its own canonical link, when they stay on the same site.
-            for url in (article.url, article.canonical):
-                if url and same_site(url, entry.url) and (key := canonical_url(url)) not in keys:
-                    keys.append(key)
+        keys = article_keys(entry.url, article)
         # The page's headline is whole where a feed's may be cut ("..."): it identifies better.
         title = (article.title if article else None) or entry.title
         text = article.text if article is not None and article.blocks else entry.summary
@@ -500,7 +494,7 @@ class Run:
             or self.now
             or datetime.now(UTC)
         )
-        return _Story(tuple(keys), fingerprint(title, text), published)
+        return _Story(keys, fingerprint(title, text), published)
 
     def _post_for(self, keys: Sequence[str]) -> str | None:
         for key in keys:
@@ -620,6 +614,17 @@ def source_hint(source: Source, exc: FetchError | FeedError) -> str | None:
     return f"check `url` and `type` of {where}"
 
 
+def article_keys(url: str, article: Article | None) -> tuple[str, ...]:
+    """The canonical URLs an article is known by: `url`'s, then the page's final URL and its own
+    canonical link, when they stay on `url`'s site."""
+    keys = [canonical_url(url)]
+    if article is not None:
+        for other in (article.url, article.canonical):
+            if other and same_site(other, url) and (key := canonical_url(other)) not in keys:
+                keys.append(key)
+    return tuple(keys)
+
+
 def _about(url: str, exc: Exception) -> str:
     """An error message that names `url` once (fetch errors already start with their URL)."""
     message = str(exc)
@@ -677,9 +682,7 @@ async def fetch_sources(
     if not dry_run:
         remove_stale_temps(config.posts_dir)  # left by a killed run
     # A dry run reads the state to know what is new, but must not create one.
-    path = config.state_path
-    if dry_run and not path.exists():
-        path = Path(":memory:")
+    path = path_or_memory(config.state_path) if dry_run else config.state_path
     with State(path) as state:
         # A dry run leaves the state as it was: robots.txt is read afresh, not stored.
         async with open_fetcher(config, None if dry_run else state) as fetcher:
@@ -714,10 +717,7 @@ async def post_url(
         return post, article, None
     # The article may be posted already under the URL asked for, the one redirected to, or the
     # page's own canonical link: every form is looked up, and remembered for later runs.
-    keys = [canonical_url(url), canonical_url(page.url)]
-    if article.canonical and same_site(article.canonical, page.url):
-        keys.append(canonical_url(article.canonical))
-    keys = list(dict.fromkeys(keys))
+    keys = list(dict.fromkeys((canonical_url(url), *article_keys(page.url, article))))
     with State(config.state_path) as state:
         known = state.post_for_keys([*keys, url, page.url])
         if known is not None and state.post_origin(known) not in (None, "post"):

@@ -166,6 +166,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def path_or_memory(path: Path) -> Path:
+    """`path` when the state file exists, else an in-memory database: reading the state (a dry
+    run, `aggregator sources`) must not create one."""
+    return path if path.exists() else Path(":memory:")
+
+
 class State:
     """Access to the state file. Use as a context manager, or call close()."""
 

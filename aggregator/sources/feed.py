@@ -148,15 +148,26 @@ def entries_from(
 ) -> list[Entry]:
     """Entries of a parsed feed, in `linked_items` order; dates later than `now` plus a day
     (or before 1900) are dropped."""
+    return [entry for _, entry in items_and_entries(parsed, url, source, keep_nbsp, now)]
+
+
+def items_and_entries(
+    parsed: Any, url: str, source: str, keep_nbsp: bool = False, now: datetime | None = None
+) -> list[tuple[Any, Entry]]:
+    """Each linked feed item with its Entry (as `entries_from`), for parsers that read more of
+    the item."""
     return [
-        Entry(
-            source=source,
-            id=(item.get("id") or "").strip() or link,
-            url=link,
-            title=_text(item, "title", keep_nbsp=keep_nbsp),
-            summary=_summary(item, keep_nbsp=keep_nbsp),
-            published=_date(item, now),
-            image=_image(item, link),
+        (
+            item,
+            Entry(
+                source=source,
+                id=(item.get("id") or "").strip() or link,
+                url=link,
+                title=_text(item, "title", keep_nbsp=keep_nbsp),
+                summary=_summary(item, keep_nbsp=keep_nbsp),
+                published=_date(item, now),
+                image=_image(item, link),
+            ),
         )
         for item, link in linked_items(parsed, url)
     ]

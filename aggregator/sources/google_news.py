@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aggregator.models import Entry
-from aggregator.sources.feed import entries_from, html_to_text, linked_items, read_feed
+from aggregator.sources.feed import html_to_text, items_and_entries, read_feed
 from aggregator.urls import url_problem
 
 GOOGLE_NEWS_HOST = "news.google.com"
@@ -127,10 +127,8 @@ def parse_google_news(
 ) -> list[Entry]:
     """Entries of a Google News RSS feed; links decoded offline where Google's id allows."""
     parsed = read_feed(body, url, content_type)
-    entries = entries_from(parsed, url, source, now=now)
-    items = [item for item, _ in linked_items(parsed, url)]
     result: list[Entry] = []
-    for entry, item in zip(entries, items, strict=True):
+    for item, entry in items_and_entries(parsed, url, source, now=now):
         title, publisher = split_publisher(entry.title, _source_title(item))
         decoded = decode_google_news_url(entry.url)
         undecodable = decoded is None and is_google_news_url(entry.url)
