@@ -23,11 +23,12 @@ from aggregator.extraction.body import (
     SCANNED,
     Block,
     Content,
+    collapse_text,
     extract_body,
     text_blocks,
 )
 from aggregator.extraction.dates import parse_date, parse_iso_or_rfc
-from aggregator.extraction.lead import find_lead, headline_region, opening_copy
+from aggregator.extraction.lead import Marked, find_lead, headline_region, opening_copy
 from aggregator.extraction.metadata import (
     BODY_NODES,
     Candidate,
@@ -37,7 +38,7 @@ from aggregator.extraction.metadata import (
 )
 from aggregator.models import Article
 from aggregator.nesting import flatten_deep_nesting
-from aggregator.selectors import collapse, node_text, parse_selector, select_first, select_nodes
+from aggregator.selectors import node_text, parse_selector, select_first, select_nodes
 from aggregator.urls import join_url
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ AUTHOR_CLASS = re.compile(r"author|byline")
 # <script> elements, which find_content leaves unscored and hands back in Content.others.
 _BODY_SCAN = f"{SCANNED}, {BODY_NODES}"
 _DAY_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
+_DIGIT = re.compile(r"\d")
 _TITLE_SUFFIX = re.compile(r"\s+[|\-–—:]\s+[^|\-–—:]{2,60}$")
 
 
@@ -86,7 +88,7 @@ def _nfc_blocks(blocks: list[str]) -> tuple[str, ...]:
 
 
 def _folded(text: str) -> str:
-    return collapse(text).casefold()
+    return collapse_text(text).casefold()
 
 
 def _same_text(a: str, b: str) -> bool:
@@ -143,10 +145,10 @@ def _choose_title(
 
 
 def _visible_date(
-    tree: LexborHTMLParser, region: list[LexborNode], tz: tzinfo, now: datetime | None
+    tree: LexborHTMLParser, region: list[Marked], tz: tzinfo, now: datetime | None
 ) -> datetime | None:
     """The first date shown in a date-classed element: near the headline, else anywhere."""
-    near = [node for node in region if _date_marked(node)]
+    near = [node for node, attrs in region if _date_marked(attrs)]
     return _shown_date(near, tz, now) or _shown_date(tree.css(DATE_SELECTOR)[:40], tz, now)
 
 
@@ -155,15 +157,16 @@ def _shown_date(nodes: list[LexborNode], tz: tzinfo, now: datetime | None) -> da
         if node.tag in ("meta", "html", "body"):
             continue
         text = node_text(node)
-        if 6 <= len(text) <= 120:
+        # Every date form has digits (int() and \d read the same Unicode digits): most
+        # date-classed elements ("Share", "Posted in World") are passed without parsing.
+        if 6 <= len(text) <= 120 and _DIGIT.search(text):
             value = parse_date(text, tz, now)
             if value is not None:
                 return value
     return None
 
 
-def _date_marked(node: LexborNode) -> bool:
-    attrs = node.attributes
+def _date_marked(attrs: dict[str, str | None]) -> bool:
     return (
         _class_marks(DATE_CLASS, attrs.get("class") or "")
         or "date" in (attrs.get("id") or "")
@@ -171,10 +174,9 @@ def _date_marked(node: LexborNode) -> bool:
     )
 
 
-def _byline(tree: LexborHTMLParser, region: list[LexborNode]) -> str | None:
+def _byline(tree: LexborHTMLParser, region: list[Marked]) -> str | None:
     """The text of the first author-marked element: near the headline, else anywhere."""
-    for node in region:
-        attrs = node.attributes
+    for node, attrs in region:
         if (
             attrs.get("rel") == "author"
             or attrs.get("itemprop") == "author"

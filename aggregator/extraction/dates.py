@@ -33,6 +33,9 @@ _TIME = re.compile(
 _OFFSET = re.compile(
     r"(?:gmt|utc)\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?|([+-])(\d{2}):?(\d{2})\b", re.I
 )
+# An RFC 2822 date names its month in English: email.utils finds no date in a text without one
+# of these (the abbreviations are in the full names too).
+_MONTH_NAME = re.compile(r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec", re.IGNORECASE)
 _ISO = re.compile(
     r"^\s*\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?\s*$"
 )
@@ -63,6 +66,8 @@ def parse_iso_or_rfc(text: str, tz: tzinfo, now: datetime | None = None) -> date
         except ValueError:
             return None
         return plausible_date(_aware(value, tz), now)
+    if not _MONTH_NAME.search(text):
+        return None  # what parsedate_to_datetime says, without its exception
     try:
         value = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):

@@ -1,10 +1,10 @@
 """The visible lead (sapo, standfirst, dek): headline and body elements -> the lead's text.
 
-headline_region gives the elements between the headline and the body (found by walking up from
-both to their common ancestor, so the rest of the page is never scanned); find_lead looks there
-and at the elements holding the body's first blocks, and returns the first lead-classed one
-(else the first showing the meta description). opening_copy finds a meta description copied
-from the first paragraphs. Pure; the page is never mutated.
+headline_region gives the elements between the headline and the body, with their attributes
+(found by walking up from both to their common ancestor, so the rest of the page is never
+scanned); find_lead looks there and at the elements holding the body's first blocks, and
+returns the first lead-classed one (else the first showing the meta description). opening_copy
+finds a meta description copied from the first paragraphs. Pure; the page is never mutated.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from functools import lru_cache
 
 from selectolax.lexbor import LexborNode
 
-from aggregator.extraction.body import BOILERPLATE, JUNK_TAGS, Block, marks, tag_ids
+from aggregator.extraction.body import BOILERPLATE, JUNK_TAGS, Block, collapse_text, marks, tag_ids
 from aggregator.extraction.metadata import Candidate
-from aggregator.selectors import collapse, node_text
+from aggregator.selectors import node_text
 
 # Class words naming the lead shown under the headline (matched anywhere in the class value).
 LEAD_CLASS = re.compile(
@@ -31,6 +31,8 @@ DESCRIPTION_TAGS = frozenset({"h2", "h3", "h4", "p", "strong", "b", "em"})
 DESCRIPTION_WORDS = 8
 MAX_PREFIX_WORDS = 4
 MAX_OPENING_CHARS = 400
+# How much of a description is read first for its opening words (enough for most).
+OPENING_PREFIX = 160
 # A meta description shorter than this is not looked for on the page.
 MIN_DESCRIPTION_WORDS = 6
 # An agency label written just before the lead ("(VTC News) -") belongs to it.
@@ -52,11 +54,15 @@ def _lead_class(words: str) -> bool:
     return LEAD_CLASS.search(words) is not None
 
 
-def headline_region(heading: LexborNode | None, root: LexborNode) -> list[LexborNode]:
-    """The elements after the headline and before the body's root, in document order (the
-    lead, byline and dateline sit there); without a headline, those before the root inside its
-    parent. [] when the root comes first."""
-    return [node for top in _between(heading, root) for node in top.traverse()]
+Marked = tuple[LexborNode, dict[str, str | None]]
+"""An element and its attributes, read once for the searches that all test them."""
+
+
+def headline_region(heading: LexborNode | None, root: LexborNode) -> list[Marked]:
+    """The elements after the headline and before the body's root, in document order, with
+    their attributes (the lead, byline and dateline sit there); without a headline, those
+    before the root inside its parent. [] when the root comes first."""
+    return [(node, node.attributes) for top in _between(heading, root) for node in top.traverse()]
 
 
 def _between(heading: LexborNode | None, root: LexborNode) -> list[LexborNode]:
@@ -119,15 +125,6 @@ def _sibling_run(first: LexborNode | None, stop: int | None) -> tuple[list[Lexbo
     return found, False
 
 
-def _is_hinted(attrs: dict[str, str | None]) -> bool:
-    """True when an element's attributes name it as the lead."""
-    return (
-        _lead_class(attrs.get("class") or "")
-        or "sapo" in (attrs.get("id") or "")
-        or attrs.get("itemprop") == "description"
-    )
-
-
 @dataclass(slots=True)
 class _Found:
     """Lead candidates in document order: lead-classed elements, and elements that may show
@@ -137,22 +134,27 @@ class _Found:
     shown: list[LexborNode] = field(default_factory=list)
 
     def add(self, node: LexborNode) -> None:
-        self.add_all((node,))
+        self.add_all(((node, node.attributes),))
 
-    def add_all(self, nodes: Iterable[LexborNode]) -> None:
+    def add_all(self, marked: Iterable[Marked]) -> None:
         hinted, shown = self.hinted, self.shown
-        for node in nodes:
+        for node, attrs in marked:
             tag = node.tag_id
             if tag in _JUNK_IDS:
                 continue
-            attrs = node.attributes
-            if attrs and _is_hinted(attrs):
+            # Named as the lead by its class, id or itemprop (inline: this runs for every
+            # element of the headline region).
+            if attrs and (
+                ((words := attrs.get("class")) and _lead_class(words))
+                or "sapo" in (attrs.get("id") or "")
+                or attrs.get("itemprop") == "description"
+            ):
                 hinted.append(node)
             if tag in _DESCRIPTION_IDS:
                 shown.append(node)
 
     def add_subtree(self, top: LexborNode) -> None:
-        self.add_all(top.traverse())
+        self.add_all((node, node.attributes) for node in top.traverse())
 
 
 def _texts(nodes: list[LexborNode], limit: int, separator: str) -> list[str | None]:
@@ -205,7 +207,7 @@ def _near_blocks(blocks: list[Block], root: LexborNode | None) -> _Found:
 def _hinted(nodes: list[LexborNode], title: str | None) -> list[str]:
     found = []
     for node, raw in zip(nodes, _texts(nodes, 2 * LEAD_LENGTH[1], " "), strict=True):
-        text = collapse(raw) if raw else ""
+        text = collapse_text(raw) if raw else ""
         if not LEAD_LENGTH[0] <= len(text) <= LEAD_LENGTH[1] or text == title:
             continue
         words = marks(node)
@@ -217,10 +219,18 @@ def _hinted(nodes: list[LexborNode], title: str | None) -> list[str]:
 
 def _openings(descriptions: list[Candidate]) -> list[list[str]]:
     """The first words of each meta description long enough to look for on the page."""
-    openings = [
-        words[:DESCRIPTION_WORDS] for c in descriptions if (words := _WORD.findall(c.value))
-    ]
+    openings = [_first_words(c.value, DESCRIPTION_WORDS) for c in descriptions]
     return [words for words in openings if len(words) >= MIN_DESCRIPTION_WORDS]
+
+
+def _first_words(text: str, count: int) -> list[str]:
+    """The first `count` words of the text (all when fewer), read from its start only."""
+    # A word found before a later one ends where it does in the whole text: the first count
+    # words of a prefix holding more than count words are the text's.
+    words = _WORD.findall(text, 0, OPENING_PREFIX)
+    if len(words) <= count and len(text) > OPENING_PREFIX:
+        words = _WORD.findall(text)
+    return words[:count]
 
 
 def _shown(nodes: list[LexborNode], openings: list[list[str]], title: str | None) -> list[str]:
@@ -241,7 +251,7 @@ def _shown(nodes: list[LexborNode], openings: list[list[str]], title: str | None
         starts = [i for i, word in enumerate(words[: MAX_PREFIX_WORDS + 1]) if word in first_words]
         if not any(words[i : i + len(o)] == o for o in openings for i in starts):
             continue
-        text = collapse(raw)
+        text = collapse_text(raw)
         if not LEAD_LENGTH[0] <= len(text) <= LEAD_LENGTH[1] or text == title:
             continue
         prefix = node.prev
@@ -272,7 +282,7 @@ def _placed(before: list[str], atop: list[str], texts: list[str]) -> str | None:
 
 def find_lead(
     title: str | None,
-    region: list[LexborNode],
+    region: list[Marked],
     root: LexborNode | None,
     blocks: list[Block],
     descriptions: list[Candidate],
@@ -285,14 +295,20 @@ def find_lead(
     """
     before = _Found()
     before.add_all(region)
-    atop = _near_blocks(blocks, root)
     texts = [block.text for block in blocks[:LEAD_BLOCKS]]  # all _placed looks at
-    found = _placed(_hinted(before.hinted, title), _hinted(atop.hinted, title), texts)
+    # A lead before the body wins over one atop it: the candidates atop it are looked for
+    # only when there is none (_placed(before, atop) in two steps).
+    found = _placed(_hinted(before.hinted, title), [], texts)
+    if found is not None:
+        return found, "visible-text"
+    atop = _near_blocks(blocks, root)
+    found = _placed([], _hinted(atop.hinted, title), texts)
     if found is not None:
         return found, "visible-text"
     openings = _openings(descriptions)
-    shown = _shown(before.shown, openings, title), _shown(atop.shown, openings, title)
-    found = _placed(*shown, texts)
+    found = _placed(_shown(before.shown, openings, title), [], texts)
+    if found is None:
+        found = _placed([], _shown(atop.shown, openings, title), texts)
     return (found, "visible-text~meta") if found is not None else (None, "")
 
 

@@ -162,22 +162,6 @@ def _json_ld(raw: str) -> list[dict[str, Any]]:
         return []
 
 
-def _index_meta(index: dict[tuple[str, str], str], attrs: dict[str, str | None]) -> None:
-    content = attrs.get("content")
-    if not content or not (content := content.strip()):
-        return
-    # Unrolled over ("property", "name", "itemprop"): this runs for every <meta> of the page.
-    key = attrs.get("property")
-    if key:
-        index.setdefault(("property", key.strip().lower()), content)
-    key = attrs.get("name")
-    if key:
-        index.setdefault(("name", key.strip().lower()), content)
-    key = attrs.get("itemprop")
-    if key:
-        index.setdefault(("itemprop", key.strip().lower()), content)
-
-
 def _from_meta(
     index: dict[tuple[str, str], str], keys: tuple[tuple[str, str], ...]
 ) -> list[Candidate]:
@@ -208,10 +192,25 @@ def read_metadata(tree: LexborHTMLParser, body_nodes: list[LexborNode] | None = 
     if body_nodes is None:
         body_nodes = body.css(BODY_NODES) if body is not None else []
     nodes = (head.css(HEAD_NODES) if head is not None else []) + body_nodes
+    setdefault = index.setdefault
     for node in nodes:
         tag = node.tag_id
         if tag == _META:
-            _index_meta(index, node.attributes)
+            # Indexed by (attribute, lowered key), first value kept; inline, as this runs for
+            # every <meta> of the page (dozens), unrolled over property, name and itemprop.
+            attrs = node.attributes
+            content = attrs.get("content")
+            if not content or not (content := content.strip()):
+                continue
+            key = attrs.get("property")
+            if key:
+                setdefault(("property", key.strip().lower()), content)
+            key = attrs.get("name")
+            if key:
+                setdefault(("name", key.strip().lower()), content)
+            key = attrs.get("itemprop")
+            if key:
+                setdefault(("itemprop", key.strip().lower()), content)
         elif tag == _SCRIPT:
             articles += _json_ld(node.text())
         elif tag == _TITLE:
