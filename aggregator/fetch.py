@@ -8,7 +8,10 @@
 - Faults: timeouts, connection errors, 408, 429 and 5xx are retried with capped exponential
   backoff and jitter; Retry-After (seconds or HTTP date) is obeyed up to the same cap.
 - Address guard: redirects are followed here, hop by hop, so that every hop is checked: http(s)
-  only, and no loopback/private/link-local/multicast/reserved address unless allowed.
+  only, and no loopback/private/link-local/multicast/reserved address unless allowed. An IP
+  address in a URL is refused at once; a host name is resolved and checked when a connection
+  is opened, on the addresses actually connected to (aggregator.connections.GuardedBackend),
+  so a DNS answer cannot change between the check and the connection.
 
 Mirrors: a URL under a configured prefix is downloaded from the mirror, but everything else
 (robots.txt, the per-host limit, the URLs in pages and errors) behaves as for the original URL.
@@ -19,21 +22,31 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import ipaddress
 import logging
 import random
 import re
-import socket
 import time
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from aggregator.charset import decode_document
-from aggregator.connections import POOL_KEY, PoolPerHost, Slots
+from aggregator.connections import (
+    POOL_KEY,
+    BlockedAddressError,
+    GuardedBackend,
+    PoolPerHost,
+    Slots,
+    UnresolvableHostError,
+    is_ip_address,
+    is_public_address,
+    origin_of,
+    resolve_host,
+)
 from aggregator.errors import BlockedURLError, FetchError
 from aggregator.robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsStore, agent_token
 from aggregator.urls import join_url, url_problem
@@ -226,40 +239,6 @@ class _Host:
     users: int = 0
 
 
-# IPv6 prefixes whose last 32 bits are an IPv4 address that the traffic reaches: NAT64's
-# well-known prefix (RFC 6052), SIIT's IPv4-translated (RFC 2765), and IPv4-compatible (::/96).
-_IPV4_SUFFIX_NETWORKS = tuple(
-    ipaddress.IPv6Network(network) for network in ("64:ff9b::/96", "::ffff:0:0:0/96", "::/96")
-)
-# NAT64 for local use (RFC 8215): never a public address, whatever it embeds.
-_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address stands for (mapped, NAT64, 6to4, compatible), if any."""
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if any(ip in network for network in _IPV4_SUFFIX_NETWORKS):
-        # "::" and "::1" embed 0.0.0.0 and 0.0.0.1: not public either way.
-        return ipaddress.IPv4Address(ip.packed[-4:])
-    return None
-
-
-def _is_public(address: str) -> bool:
-    """True for a globally reachable unicast address; an IPv6 address that embeds an IPv4 one
-    (::ffff:127.0.0.1, 64:ff9b::7f00:1, 2002:7f00:1::, ::7f00:1) is judged by that IPv4 address."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip in _LOCAL_NAT64:
-            return False
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None:
-            return embedded.is_global and not embedded.is_multicast
-    return ip.is_global and not ip.is_multicast
-
-
 class Fetcher:
     """One async HTTP client shared by a run (or a daemon): limits, politeness, retries."""
 
@@ -290,6 +269,13 @@ class Fetcher:
         self.allow_private_networks = allow_private_networks
         self.mirrors = dict(mirrors or {})
         self.trusted = trusted
+        self._trusted_origins = frozenset(origin_of(prefix) for prefix in trusted)
+        """The (host, port) pairs of the trusted prefixes: connections to them are not checked."""
+        backend = (
+            None
+            if allow_private_networks
+            else GuardedBackend(httpcore.AnyIOBackend(), trusted=self._trusted_origins)
+        )
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.host_delay = host_delay
@@ -311,18 +297,16 @@ class Fetcher:
             follow_redirects=False,
             # One pool per host; idle ones kept up to about HOSTS_KEPT idle sockets in all.
             transport=PoolPerHost(
-                per_host=per_host, idle_pools=max(1, HOSTS_KEPT // per_host), trust_env=False
+                per_host=per_host,
+                idle_pools=max(1, HOSTS_KEPT // per_host),
+                trust_env=False,
+                network_backend=backend,
             ),
             trust_env=False,
         )
-        self._total = Slots(total)
-        self._total_limit = max(1, total)
+        self._total = Slots(total, size=self._requests_left)
         self._per_host_limit = per_host
         self._hosts: dict[str, _Host] = {}
-        self._users = 0
-        """Requests between `_acquire` and `_release`, all hosts together."""
-        self._hold = 0.0
-        """How long a request holds its global slot, on average (recent requests weigh most)."""
         self._robots = RobotsCache(self._download_robots, store=robots_store) if robots else None
 
     async def aclose(self) -> None:
@@ -341,28 +325,23 @@ class Fetcher:
         return len(self._hosts)
 
     async def check_url(self, url: str) -> None:
-        """Refuse a URL that is not a valid http(s) URL or whose host resolves to a non-public
-        address."""
+        """Refuse, without a DNS lookup, a URL that is not a valid http(s) URL, whose host is a
+        non-public IP address, or whose host name cannot be IDNA-encoded. The addresses a host
+        name resolves to are checked as each connection is opened (GuardedBackend)."""
         problem = url_problem(url)
         if problem is not None:
             raise BlockedURLError(url, problem)
         if self.allow_private_networks:
             return
-        parts = urlsplit(url)
-        host = parts.hostname or ""
+        host = urlsplit(url).hostname or ""
+        if is_ip_address(host):
+            if not is_public_address(host):
+                raise BlockedURLError(url, _refusal(host, host))
+            return
         try:
-            addresses = [host] if _is_ip(host) else await _resolve(host, parts.port)
-        except OSError as exc:
-            raise FetchError(url, f"cannot resolve host {host!r}: {exc}") from None
-        except UnicodeError as exc:  # the host name cannot be IDNA-encoded ("a..b", long labels)
+            host.encode("idna")
+        except UnicodeError as exc:  # "a..b", labels over 63 characters
             raise BlockedURLError(url, f"not a valid host name {host!r} ({exc})") from None
-        for address in addresses:
-            if not _is_public(address):
-                raise BlockedURLError(
-                    url,
-                    f"refused: {host} is a private or reserved address ({address});"
-                    " set settings.allow_private_networks: true to allow it",
-                )
 
     def _to_mirror(self, url: str) -> tuple[str, bool]:
         for prefix, mirror in self.mirrors.items():
@@ -377,15 +356,16 @@ class Fetcher:
         return url
 
     async def get(
-        self, url: str, *, validators: Validators | None = None, priority: int = 0
+        self, url: str, *, validators: Validators | None = None, priority: int | None = None
     ) -> Page:
         """GET a URL: FetchError for any failure or a status other than 2xx or 304.
 
         Redirects are followed; transient failures are retried. With `validators`, the request
         is conditional and a 304 comes back as a Page with `not_modified` and no body. A URL
         under a mirror prefix is downloaded from the mirror, but the Page carries the original.
-        Requests waiting for one of the global slots go lowest `priority` first, except those
-        of a host left with more to do than the slots' work left (`_due`), which go first.
+        `priority` orders the requests waiting for one of the global slots: None for a
+        source's documents, which go first, else an article's claim order (see
+        `_requests_left`).
         """
         headers = validators.headers() if validators else {}
         for attempt in range(self.retries + 1):
@@ -408,7 +388,7 @@ class Fetcher:
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
-    async def _follow(self, url: str, headers: dict[str, str], priority: int = 0) -> Page:
+    async def _follow(self, url: str, headers: dict[str, str], priority: int | None) -> Page:
         current = url
         seen: set[str] = set()
         for _ in range(self.max_redirects + 1):
@@ -430,7 +410,7 @@ class Fetcher:
         raise FetchError(url, f"more than {self.max_redirects} redirects (last: {current})")
 
     async def _hop(
-        self, url: str, current: str, headers: dict[str, str], priority: int = 0
+        self, url: str, current: str, headers: dict[str, str], priority: int | None
     ) -> Page | str:
         """One request of a redirect chain: the Page, or the Location to go to next."""
         await self._guard(current)
@@ -459,8 +439,28 @@ class Fetcher:
         if problem is not None:
             raise BlockedURLError(url, problem)
         target, _ = self._to_mirror(url)
-        if not (self.trusted and target.startswith(self.trusted)):
-            await self.check_url(target)
+        if self.trusted and target.startswith(self.trusted):
+            return
+        await self.check_url(target)
+        if self.allow_private_networks or not self._trusted_origins:
+            return
+        try:
+            host, port = origin_of(target)
+        except (httpx.InvalidURL, UnicodeError):
+            return  # refused by httpx as the request is made
+        if (host, port) not in self._trusted_origins:
+            return
+        # Connections to a trusted mirror's host and port are not checked, so a URL there
+        # outside the trusted prefixes is checked here, by a lookup of its own.
+        try:
+            addresses = await resolve_host(host, port, self.timeout)
+        except UnresolvableHostError as exc:
+            raise FetchError(url, str(exc)) from None
+        except httpcore.ConnectTimeout as exc:
+            raise _Retryable(url, str(exc)) from None
+        for address in addresses:
+            if not is_public_address(address):
+                raise BlockedURLError(url, _refusal(host, address))
 
     async def _fetch_once(
         self,
@@ -469,7 +469,7 @@ class Fetcher:
         limit: int,
         *,
         guarded: bool = False,
-        priority: int = 0,
+        priority: int | None = None,
     ) -> tuple[int, dict[str, str], bytes, str]:
         """One request within the host's and the global limits: status, headers, body, URL asked."""
         if not guarded:
@@ -479,13 +479,10 @@ class Fetcher:
         await self._acquire(host, url)
         try:
             await self._take_spaced_slot(host, url, priority)
-            started = time.monotonic()
             try:
                 status, response_headers, body = await self._request(url, target, headers, limit)
             finally:
                 self._total.release()
-                held = time.monotonic() - started
-                self._hold = held if not self._hold else 0.9 * self._hold + 0.1 * held
         finally:
             self._release(host)
         return status, response_headers, body, target
@@ -499,7 +496,7 @@ class Fetcher:
                 delay = max(delay, min(robots.crawl_delay(self.agent), self.max_wait))
         return delay
 
-    async def _take_spaced_slot(self, host: str, url: str, priority: int) -> None:
+    async def _take_spaced_slot(self, host: str, url: str, priority: int | None) -> None:
         """Take a global slot at a moment `_delay` after the host's last real start.
 
         Starts are planned when the host's slot is taken (`_acquire`); a wait for the global
@@ -513,7 +510,8 @@ class Fetcher:
             wait = slot.last_start + delay - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            await self._total.acquire(priority, self._due(slot, delay))
+            # A source's documents first, as they bring the work (see _requests_left).
+            await self._total.acquire(priority or 0, None if priority is None else host)
             if slot.last_start + delay <= time.monotonic():
                 break
             # Another request to the host started while this one waited for the slot.
@@ -522,16 +520,18 @@ class Fetcher:
         # Later plans (and forgetting the host when idle) count from this real start.
         slot.next_start = max(slot.next_start, slot.last_start + delay)
 
-    def _due(self, slot: _Host, delay: float) -> float:
-        """The moment from which a request to the host goes before the priority (claim) order:
-        when the global slots' work left (every request left, C at a time) no longer exceeds the
-        host's own (its requests left, spaced by its gap).
+    def _requests_left(self, host: str) -> int:
+        """The requests to a host waiting or in flight: the global slots go to the host with the
+        most left (then to the lowest claim order).
 
-        Served in claim order alone, the first hosts fill the global slots while the last ones
-        wait, and at the end those few hosts, each held to its gap, leave the slots idle.
+        Each host is held to its own pace (per-host limit and delay), so the run ends when its
+        busiest host does: serving that host whenever its pace allows, and the others in
+        between, keeps enough hosts busy to fill the slots until the end. In claim order alone,
+        the last seconds would be left to a few hosts, each waiting out its delay, with the
+        slots idle.
         """
-        slack = self._users * self._hold / self._total_limit - slot.users * delay
-        return time.monotonic() + slack
+        slot = self._hosts.get(host)
+        return slot.users if slot else 0
 
     async def _acquire(self, host: str, url: str) -> None:
         slot = self._hosts.get(host)
@@ -540,12 +540,10 @@ class Fetcher:
                 self._forget_idle_hosts()
             slot = self._hosts[host] = _Host(asyncio.Semaphore(self._per_host_limit))
         slot.users += 1
-        self._users += 1
         try:
             await slot.slots.acquire()
         except BaseException:
             slot.users -= 1
-            self._users -= 1
             raise
         delay = self._delay(url)
         now = time.monotonic()
@@ -562,7 +560,6 @@ class Fetcher:
         slot = self._hosts[host]
         slot.slots.release()
         slot.users -= 1
-        self._users -= 1
         if slot.users == 0 and slot.next_start <= time.monotonic():
             del self._hosts[host]
 
@@ -614,6 +611,11 @@ class Fetcher:
         except (httpx.InvalidURL, UnicodeError) as exc:
             # URLs urllib accepts but httpx does not: "http://[v1.x]/", an IDNA-invalid host.
             raise BlockedURLError(url, f"invalid URL or redirect location ({exc})") from None
+        except BlockedAddressError as exc:
+            # Raised by the guard as the connection was about to be opened: nothing was sent.
+            raise BlockedURLError(url, _refusal(exc.host, exc.address)) from None
+        except UnresolvableHostError as exc:
+            raise FetchError(url, str(exc)) from None
 
     async def _download_robots(self, url: str) -> tuple[int, bytes] | None:
         current = url
@@ -661,15 +663,8 @@ def _reason(exc: FetchError) -> str:
     return str(exc).removeprefix(f"{exc.url}: ")
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-async def _resolve(host: str, port: int | None) -> list[str]:
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
+def _refusal(host: str, address: str) -> str:
+    return (
+        f"refused: {host} is a private or reserved address ({address});"
+        " set settings.allow_private_networks: true to allow it"
+    )

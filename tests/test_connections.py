@@ -1,18 +1,26 @@
 """The connection pools under the HTTP client (aggregator.connections), against the real local
 server: connections kept alive per host, each host within its own limit, idle pools closed
-beyond the number kept."""
+beyond the number kept, and the address guard in the pools' network backend."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
+import socket
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler
+from typing import Any
 
+import httpcore
 import httpx
 import pytest
 
-from aggregator.connections import POOL_KEY, PoolPerHost, Slots
+from aggregator.connections import (
+    POOL_KEY,
+    BlockedAddressError,
+    GuardedBackend,
+    PoolPerHost,
+    Slots,
+)
 from tests.server import Response, TestServer
 
 
@@ -98,13 +106,118 @@ def test_pools_of_hosts_idle_longest_are_closed_beyond_the_number_kept(
     assert len(set(ports[:6])) == 6
 
 
+# The address guard: GuardedBackend under the pools
+
+
+PUBLIC_A, PUBLIC_B = "93.184.215.14", "93.184.215.15"
+
+
+class Network(httpcore.AnyIOBackend):
+    """A stand-in for the network under the guard: a connection to a `reachable` address (or
+    name) reaches the local server, any other is refused. Notes every address dialled."""
+
+    def __init__(self, server: TestServer, reachable: set[str]):
+        self.server = server
+        self.reachable = reachable
+        self.dialled: list[str] = []
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self.dialled.append(host)
+        if host not in self.reachable:
+            raise httpcore.ConnectError(f"no route to {host}")
+        return await super().connect_tcp(
+            "127.0.0.1", self.server.port, timeout, local_address, socket_options
+        )
+
+
+@pytest.fixture
+def lookups(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """The system resolver answers multi.test and evil.test; counts lookups per name."""
+    answers = {"multi.test": [PUBLIC_A, PUBLIC_B], "evil.test": [PUBLIC_A, "127.0.0.1"]}
+    counted: dict[str, int] = {}
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        counted[host] = counted.get(host, 0) + 1
+        if host not in answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, int(port)))
+            for address in answers[host]
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return counted
+
+
+def guarded_get(backend: GuardedBackend, urls: list[str]) -> list[bytes]:
+    async def go() -> list[bytes]:
+        transport = PoolPerHost(per_host=1, idle_pools=4, network_backend=backend)
+        async with httpx.AsyncClient(transport=transport) as client:
+            return [await get(client, url, httpx.URL(url).host) for url in urls]
+
+    return asyncio.run(go())
+
+
+def test_guard_dials_the_checked_addresses_in_turn_and_looks_up_once_per_connection(
+    server: TestServer, lookups: dict[str, int]
+) -> None:
+    server.routes["/page"] = Response(b"ok")
+    network = Network(server, {PUBLIC_B})
+    url = f"http://multi.test:{server.port}/page"
+    assert guarded_get(GuardedBackend(network), [url] * 5) == [b"ok"] * 5
+    # One connection kept alive: one lookup, its addresses tried in order, never the name.
+    assert network.dialled == [PUBLIC_A, PUBLIC_B]
+    assert lookups == {"multi.test": 1}
+    # HTTP still names the host (as TLS does: httpcore takes SNI from the origin).
+    assert {headers["Host"] for _, headers in server.requests} == {f"multi.test:{server.port}"}
+
+
+def test_guard_reports_a_connect_error_when_no_address_answers(
+    server: TestServer, lookups: dict[str, int]
+) -> None:
+    network = Network(server, set())
+    with pytest.raises(httpx.ConnectError, match=PUBLIC_B):
+        guarded_get(GuardedBackend(network), [f"http://multi.test:{server.port}/page"])
+    assert network.dialled == [PUBLIC_A, PUBLIC_B]
+    assert server.requests == []
+
+
+def test_guard_refuses_before_dialling_when_any_address_is_not_public(
+    server: TestServer, lookups: dict[str, int]
+) -> None:
+    network = Network(server, {PUBLIC_A, "127.0.0.1"})
+    with pytest.raises(BlockedAddressError) as caught:
+        guarded_get(GuardedBackend(network), [f"http://evil.test:{server.port}/page"])
+    assert (caught.value.host, caught.value.address) == ("evil.test", "127.0.0.1")
+    assert network.dialled == []
+    assert server.requests == []
+
+
+def test_trusted_host_and_port_are_dialled_by_name_without_a_lookup(
+    server: TestServer, lookups: dict[str, int]
+) -> None:
+    server.routes["/page"] = Response(b"ok")
+    network = Network(server, {"mirror.test"})
+    backend = GuardedBackend(network, trusted=[("mirror.test", server.port)])
+    assert guarded_get(backend, [f"http://mirror.test:{server.port}/page"]) == [b"ok"]
+    assert network.dialled == ["mirror.test"]
+    assert lookups == {}
+
+
 def test_slots_go_to_the_lowest_priority_first_and_cancelled_waiters_are_skipped() -> None:
     async def go() -> list[str]:
         slots = Slots(1)
         order: list[str] = []
 
         async def take(name: str, priority: int) -> None:
-            await slots.acquire(priority)
+            await slots.acquire(priority, "host")
             order.append(name)
             await asyncio.sleep(0.01)
             slots.release()
@@ -120,42 +233,7 @@ def test_slots_go_to_the_lowest_priority_first_and_cancelled_waiters_are_skipped
         slots.release()
         await asyncio.gather(*(t for name, t in tasks.items() if name != "gone"))
         # All released: a newcomer gets a slot at once.
-        await asyncio.wait_for(slots.acquire(9), timeout=1)
+        await asyncio.wait_for(slots.acquire(9, "host"), timeout=1)
         return order
 
     assert asyncio.run(go()) == ["first", "next", "tie", "late"]
-
-
-def test_slots_serve_waiters_past_their_due_moment_first() -> None:
-    async def go() -> list[str]:
-        slots = Slots(1)
-        order: list[str] = []
-
-        async def take(name: str, priority: int, due: float | None) -> None:
-            await slots.acquire(priority, due)
-            order.append(name)
-            await asyncio.sleep(0.01)
-            slots.release()
-
-        await slots.acquire()
-        now = time.monotonic()
-        waiters = [
-            ("claim order", 1, None),
-            ("due", 7, now - 1),
-            ("not due yet", 0, now + 60),
-            ("due, cancelled", 2, now - 2),
-            ("due earlier", 9, now - 3),
-        ]
-        tasks = {
-            name: asyncio.create_task(take(name, priority, due)) for name, priority, due in waiters
-        }
-        await asyncio.sleep(0.01)
-        tasks["due, cancelled"].cancel()
-        await asyncio.sleep(0.01)
-        slots.release()
-        await asyncio.gather(*(t for name, t in tasks.items() if name != "due, cancelled"))
-        await asyncio.wait_for(slots.acquire(), timeout=1)
-        return order
-
-    # Past their due moment: lowest priority first; then the rest by priority.
-    assert asyncio.run(go()) == ["due", "due earlier", "not due yet", "claim order"]

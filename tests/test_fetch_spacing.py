@@ -11,7 +11,7 @@ import pytest
 from aggregator.fetch import Fetcher
 from tests.server import Response, TestServer
 
-HOSTS = ("slow.example", "spaced.example", "other.example")
+HOSTS = ("slow.example", "spaced.example", "other.example", "busy.example", "quiet.example")
 
 
 @pytest.fixture
@@ -20,6 +20,9 @@ def server() -> Iterator[TestServer]:
     srv.routes["/slow.example/x"] = Response(b"x", delay=0.6)
     for path in ("/spaced.example/1", "/spaced.example/2", "/other.example/1"):
         srv.routes[path] = Response(b"x")
+    for host, count in (("busy.example", 6), ("quiet.example", 2)):
+        for number in range(count):
+            srv.routes[f"/{host}/{number}"] = Response(b"x", delay=0.05)
     srv.start()
     yield srv
     srv.stop()
@@ -57,3 +60,52 @@ def test_a_request_waiting_for_its_host_leaves_the_global_slot_to_others(
         "/other.example/1",
         "/spaced.example/2",
     ]
+
+
+def test_the_host_with_the_most_requests_left_goes_first(server: TestServer) -> None:
+    async def go() -> None:
+        async with Fetcher(
+            user_agent="aggregator/0.1",
+            allow_private_networks=True,
+            mirrors={f"https://{host}/": server.url(f"/{host}/") for host in HOSTS},
+            total=1,
+            per_host=2,
+            host_delay=0,
+            robots=False,
+        ) as client:
+            # quiet.example's articles were claimed first, but busy.example has more left: each
+            # host is held to its own pace, so the busiest one sets when the run ends.
+            await asyncio.gather(
+                *(client.get(f"https://quiet.example/{n}", priority=n) for n in range(2)),
+                *(client.get(f"https://busy.example/{n}", priority=10 + n) for n in range(6)),
+            )
+
+    asyncio.run(go())
+    hosts = [path.split("/")[1] for _, path in sorted(server.started)]
+    # The first request takes the free slot; then busy.example's, while it has more left.
+    assert hosts == ["quiet.example"] + ["busy.example"] * 6 + ["quiet.example"], hosts
+
+
+def test_a_source_document_goes_before_articles(server: TestServer) -> None:
+    async def go() -> None:
+        async with Fetcher(
+            user_agent="aggregator/0.1",
+            allow_private_networks=True,
+            mirrors={f"https://{host}/": server.url(f"/{host}/") for host in HOSTS},
+            total=1,
+            per_host=2,
+            host_delay=0,
+            robots=False,
+        ) as client:
+            first = asyncio.create_task(client.get("https://busy.example/0", priority=0))
+            await asyncio.sleep(0.01)  # holds the one slot
+            # A feed (no priority) brings the work: it goes before the articles waiting.
+            await asyncio.gather(
+                first,
+                *(client.get(f"https://busy.example/{n}", priority=n) for n in range(1, 4)),
+                client.get("https://quiet.example/0"),
+            )
+
+    asyncio.run(go())
+    paths = [path for _, path in sorted(server.started)]
+    assert paths[:2] == ["/busy.example/0", "/quiet.example/0"], paths
