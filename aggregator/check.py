@@ -15,7 +15,6 @@ from typing import Any
 
 from aggregator.config import Config, Source
 from aggregator.errors import FetchError
-from aggregator.extraction import extract
 from aggregator.models import Article, Entry, SourceReport
 from aggregator.pipeline import Run, open_fetcher
 from aggregator.state import State
@@ -88,12 +87,10 @@ async def _check(run: Run, source: Source) -> SourceCheck:
         return result
     result.article_url = entry.url
     try:
-        page = await run.fetcher.get(entry.url)
+        article = await run.read_article(source, entry)
     except FetchError as exc:
         result.problems.append(f"cannot fetch the first article: {exc}")
         return result
-    settings = run.config.settings
-    article = extract(page.text, page.url, source.article, tz=settings.tz, now=run.now)
     result.article = article
     _judge(result, source, entry, article)
     return result

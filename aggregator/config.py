@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from dataclasses import dataclass
@@ -221,6 +222,9 @@ class Settings(_Strict):
     """`aggregator run`: how often a source without its own `every:` or `cron:` is fetched."""
     jitter: Duration = "1m"
     """`aggregator run`: random delay up to this (at most half the interval) added to each run."""
+    workers: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = "auto"
+    """Processes that extract pages while the main one fetches: "auto" (one per CPU besides the
+    main one, at most 4; none with a single CPU) or a number (0: extract in the main process)."""
 
     @field_validator("timezone")
     @classmethod
@@ -304,9 +308,9 @@ class Config:
     settings: Settings
     sources: tuple[Source, ...]
 
-    @property
+    @functools.cached_property
     def posts_dir(self) -> Path:
-        """Where posts are written."""
+        """Where posts are written (resolved once: each post asks)."""
         return (self.path.parent / self.settings.posts_dir).resolve()
 
     @property

@@ -16,6 +16,19 @@ from __future__ import annotations
 class AggregatorError(Exception):
     """Base class of every error aggregator raises on purpose."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Raised in worker processes and pickled back: rebuilt as it is, not through __init__.
+        return _rebuild, (type(self), self.args, dict(self.__dict__))
+
+
+def _rebuild(
+    cls: type[AggregatorError], args: tuple[object, ...], state: dict[str, object]
+) -> AggregatorError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(AggregatorError, ValueError):
     """Raised when the configuration file cannot be read or is invalid."""

@@ -57,6 +57,45 @@ class Article:
             name for name, value in (("text", self.blocks), ("date", self.published)) if not value
         ]
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Articles come back from worker processes pickled; a MappingProxyType cannot be.
+        return _article, (
+            self.url,
+            self.title,
+            self.published,
+            self.summary,
+            self.image,
+            self.author,
+            self.blocks,
+            self.canonical,
+            dict(self.provenance),
+        )
+
+
+def _article(
+    url: str,
+    title: str | None,
+    published: datetime | None,
+    summary: str | None,
+    image: str | None,
+    author: str | None,
+    blocks: tuple[str, ...],
+    canonical: str | None,
+    provenance: dict[str, str],
+) -> Article:
+    """The Article of `Article.__reduce__`'s values, its provenance read-only again."""
+    return Article(
+        url,
+        title,
+        published,
+        summary,
+        image,
+        author,
+        blocks,
+        canonical,
+        MappingProxyType(provenance),
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class Post:

@@ -12,6 +12,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
 
 from aggregator.config import Config, Source, parse_duration
 from aggregator.dedup import Fingerprint, fingerprint, same_story, to_signed
@@ -26,7 +28,15 @@ from aggregator.robots import RobotsStore
 from aggregator.sources import read_source
 from aggregator.state import State, StoryRecord, path_or_memory
 from aggregator.urls import canonical_url, same_site
-from aggregator.write import free_filename, remove_stale_temps, write_post
+from aggregator.workers import Offload, Workers, auto_workers, inline, read_page
+from aggregator.write import (
+    free_filename,
+    place_posts,
+    post_head,
+    remove_stale_temps,
+    stage_post,
+    write_post,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +80,22 @@ class _Story:
     published: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """A post decided on in its turn, its file name reserved, to be written out of turn."""
+
+    source: Source
+    entry: Entry
+    report: SourceReport
+    outcome: Outcome
+    story: _Story
+    post: Post
+    """The post; only its head (what free_filename reads) when `staged`."""
+    filename: str
+    staged: Path | None = None
+    """Its file as written before its turn (write.stage_post), to be renamed to `filename`."""
+
+
 @dataclass
 class Run:
     """One pass over some sources, sharing a client, the state and the set of URLs taken."""
@@ -80,6 +106,8 @@ class Run:
     dry_run: bool = False
     now: datetime | None = None
     events: RunEvents = field(default_factory=NoEvents)
+    workers: Offload = inline
+    """Where pages are extracted and feeds parsed (Workers.run: in worker processes)."""
 
     def __post_init__(self) -> None:
         self._claimed: set[str] = set()
@@ -99,24 +127,46 @@ class Run:
         """Sources whose extra documents (next pages, child sitemaps) did not all arrive."""
         self._updated: dict[str, str] = {}
         """Post file rewritten with a new tag -> the source whose topic it got (first one)."""
+        self._writing: set[str] = set()
+        """Post files decided on in this run whose write is not finished."""
+        self._retag: set[str] = set()
+        """Files of `_writing` given a tag while being written: written again with it."""
+        self._queued: list[_Write] = []
+        """Posts decided on, waiting for the writer task (`_writer`)."""
+        self._writer: asyncio.Future[None] | None = None
 
     async def run(self, sources: Sequence[Source]) -> list[SourceReport]:
         """Run the sources concurrently; reports in the order given.
 
-        All feeds are read first, then entries are claimed in source order, so that an article
-        announced by several sources is posted by the first one listed, whatever the timing.
+        Entries are claimed in source order, each source once its feed is read and the sources
+        before it have claimed theirs, so that an article announced by several sources is posted
+        by the first one listed, whatever the timing.
         """
         reports = [SourceReport(source.name, source.url) for source in sources]
         self._sources = {source.name: source for source in sources}
-        feeds = await asyncio.gather(
-            *(self._poll_source(s, r) for s, r in zip(sources, reports, strict=True))
+        claimed = [asyncio.Event() for _ in sources]
+
+        async def run_source(number: int, source: Source, report: SourceReport) -> None:
+            todo: list[Entry] | None = None
+            try:
+                entries = await self._poll_source(source, report)
+                if number:
+                    await claimed[number - 1].wait()
+                if entries is not None:
+                    todo = self._claim(source, entries, report)
+            finally:
+                claimed[number].set()
+            if todo is not None:
+                await self._run_entries(source, todo, report)
+
+        await asyncio.gather(
+            *(
+                run_source(number, source, report)
+                for number, (source, report) in enumerate(zip(sources, reports, strict=True))
+            )
         )
-        work = [
-            self._run_entries(source, self._claim(source, entries, report), report)
-            for source, entries, report in zip(sources, feeds, reports, strict=True)
-            if entries is not None
-        ]
-        await asyncio.gather(*work)
+        while self._writer is not None and not self._writer.done():
+            await self._writer
         for report in reports:
             if report.error is not None:
                 self.events.source_done(report)
@@ -235,6 +285,7 @@ class Run:
                 tz=self.config.settings.tz,
                 now=self.now,
                 max_age=self._max_age(source),
+                offload=self.workers,
             )
             for problem in documents.problems:
                 report.problems.append(problem)
@@ -276,6 +327,15 @@ class Run:
                 report.filtered += 1
                 self.events.entry_done(source.name, entry.url, "filtered", reason)
                 log.info("source=%s url=%s: filtered: %s", source.name, entry.url, reason)
+            elif (file := self._post_for((key, entry.url))) is not None:
+                # Posted before, or earlier in this run by a source that claimed it first.
+                report.skipped += 1
+                report.duplicates += 1
+                self.events.entry_done(source.name, entry.url, "duplicate", "already posted")
+                if not self.dry_run:
+                    self._tag(file, source)
+                    self.state.mark_done(source.name, entry.id, entry.url, "duplicate")
+                    done.add(entry.id)  # as is_done would now say, should the id come again
             elif key in self._claimed:
                 report.skipped += 1
                 report.duplicates += 1
@@ -284,14 +344,6 @@ class Run:
                 )
                 self._echoes.append(entry)
                 self._echoes_of.setdefault(key, []).append(entry)
-            elif (file := self._post_for((key, entry.url))) is not None:
-                report.skipped += 1
-                report.duplicates += 1
-                self.events.entry_done(source.name, entry.url, "duplicate", "already posted")
-                if not self.dry_run:
-                    self._tag(file, source)
-                    self.state.mark_done(source.name, entry.id, entry.url, "duplicate")
-                    done.add(entry.id)  # as is_done would now say, should the id come again
             else:
                 self._claimed.add(key)
                 todo.append(entry)
@@ -310,38 +362,55 @@ class Run:
 
     async def _run_entry(self, source: Source, entry: Entry, report: SourceReport) -> None:
         turn = self._turn[id(entry)]
+        write: _Write | None = None
         try:
-            if not entry.article_page:
-                # An undecodable Google News link: the page behind it is Google's, not the article.
-                await self._turns.wait(turn)
-                await self._emit(source, entry, None, report)
-                return
             try:
-                # Pages in claim order, as far as the limits allow (and the hosts left with the
-                # most to do first: `Fetcher._due`): each can be written soon.
-                page = await self.fetcher.get(entry.url, priority=turn)
-            except FetchError as exc:
-                await self._turns.wait(turn)
-                await self._entry_failed(source, entry, report, exc)
-                return
-            # Let the request that took this one's connection slot start before the CPU work:
-            # otherwise the connections sit idle while a batch of pages is extracted.
-            await asyncio.sleep(0)
-            article = self._extract(source, entry, page, report)
-            # Entries may wait long for their turn: hold the small Article, not the page body.
-            del page
-            # Pure work done now, as pages come, rather than in turn, where it would hold up
-            # every entry after this one.
-            draft = (
-                self._story(entry, article),
-                render_for(self.config, source, entry, article, self.now),
-            )
-            await self._turns.wait(turn)
-            await self._emit(source, entry, article, report, draft=draft)
+                write = await self._decide_entry(source, entry, report, turn)
+            finally:
+                self._turns.finish(turn)
+            if write is not None:
+                # Out of turn: the next entries decide while this one's file is written.
+                self._queue_write(write)
         except Exception as exc:  # a bug or an input nobody foresaw: this entry only
             self._entry_crashed(source, entry, report, exc)
-        finally:
-            self._turns.finish(turn)
+
+    async def _decide_entry(
+        self, source: Source, entry: Entry, report: SourceReport, turn: int
+    ) -> _Write | None:
+        """Fetch and extract an entry's page, then, in its turn, post or skip it: the post to
+        write, or None."""
+        if not entry.article_page:
+            # An undecodable Google News link: the page behind it is Google's, not the article.
+            await self._turns.wait(turn)
+            return self._emit(source, entry, report)
+        try:
+            # Pages in claim order, as far as the limits allow (and the hosts left with the
+            # most to do first: `Fetcher._requests_left`).
+            article = await self.read_article(source, entry, priority=turn)
+        except FetchError as exc:
+            await self._turns.wait(turn)
+            return self._entry_failed(source, entry, report, exc)
+        self._report_missing(source, entry, article, report)
+        reason = self._rejected(source, entry, article)
+        if reason is not None:
+            self._skip(source, entry, report, "filtered", reason)
+            return None
+        # Pure work done now, as pages come, rather than in turn, where it would hold up
+        # every entry after this one; and the post written to a temporary file, so that the
+        # entries waiting for their turn hold no page text, and the turn only renames it.
+        story = self._story(entry, article)
+        post = render_for(self.config, source, entry, article, self.now)
+        del article
+        staged = None
+        if not self.dry_run:
+            try:
+                staged = await asyncio.to_thread(stage_post, self.config.posts_dir, post)
+            except OSError as exc:
+                self._write_failed(source, entry, report, post.filename, exc)
+                return None
+            post = post_head(post)
+        await self._turns.wait(turn)
+        return self._emit(source, entry, report, draft=(story, post), staged=staged)
 
     def _entry_crashed(
         self, source: Source, entry: Entry, report: SourceReport, exc: Exception
@@ -360,10 +429,22 @@ class Run:
                     "source=%s url=%s: cannot record the failure: %s", source.name, entry.url, again
                 )
 
-    def _extract(self, source: Source, entry: Entry, page: Page, report: SourceReport) -> Article:
-        article = extract(
-            page.text, page.url, source.article, tz=self.config.settings.tz, now=self.now
+    async def read_article(self, source: Source, entry: Entry, priority: int = 0) -> Article:
+        """Fetch an entry's page and extract its Article (with the source's `article:` rules);
+        FetchError when the page cannot be had."""
+        page = await self.fetcher.get(entry.url, priority=priority)
+        # Let the request that took this one's connection slot start before the CPU work:
+        # otherwise the connections sit idle while a batch of pages is extracted.
+        await asyncio.sleep(0)
+        settings = self.config.settings
+        call = partial(
+            read_page, page.body, page.content_type, page.url, source.article, settings.tz, self.now
         )
+        return await self.workers(call, page.url)
+
+    def _report_missing(
+        self, source: Source, entry: Entry, article: Article, report: SourceReport
+    ) -> None:
         missing = article.missing()
         if missing:
             message = (
@@ -374,11 +455,12 @@ class Run:
             log.warning(
                 "source=%s url=%s: no article %s", source.name, entry.url, " or ".join(missing)
             )
-        return article
 
-    async def _entry_failed(
+    def _entry_failed(
         self, source: Source, entry: Entry, report: SourceReport, exc: FetchError
-    ) -> None:
+    ) -> _Write | None:
+        """Record an entry whose page could not be fetched, in its turn: gone, retried next run,
+        or posted from the feed alone (the post to write, if so)."""
         if exc.permanent:
             report.failed += 1
             report.problems.append(f"{_about(entry.url, exc)}; not posted (the page is gone)")
@@ -386,7 +468,14 @@ class Run:
             log.error("source=%s url=%s: %s (gone, not retried)", source.name, entry.url, exc)
             if not self.dry_run:
                 self.state.mark_done(source.name, entry.id, entry.url, "gone", str(exc))
-            return
+            return None
+        if isinstance(exc, BlockedURLError):
+            # Refused by robots.txt or the address guard: another run would be refused again.
+            report.problems.append(f"{_about(entry.url, exc)}; posting from the feed alone")
+            log.warning(
+                "source=%s url=%s: %s; posting from the feed alone", source.name, entry.url, exc
+            )
+            return self._emit(source, entry, report, "fallback")
         attempts = (
             1
             if self.dry_run
@@ -400,67 +489,111 @@ class Run:
             log.warning(
                 "source=%s url=%s: %s; posting from the feed alone", source.name, entry.url, exc
             )
-            await self._emit(source, entry, None, report, "fallback")
-            return
+            return self._emit(source, entry, report, "fallback")
         report.failed += 1
         report.problems.append(f"{_about(entry.url, exc)}; will retry next run")
         self.events.entry_done(source.name, entry.url, "failed", f"{exc}; will retry next run")
         log.error("source=%s url=%s: %s (will retry)", source.name, entry.url, exc)
+        return None
 
-    async def _emit(
+    def _emit(
         self,
         source: Source,
         entry: Entry,
-        article: Article | None,
         report: SourceReport,
         outcome: Outcome = "new",
         draft: tuple[_Story, Post] | None = None,
-    ) -> None:
-        """Post or skip an entry, in its turn. `draft`: its story and post, when made before."""
-        if article is not None and (reason := self._rejected(source, entry, article)) is not None:
-            self._skip(source, entry, report, "filtered", reason)
-            return
-        story = draft[0] if draft else self._story(entry, article)
+        staged: Path | None = None,
+    ) -> _Write | None:
+        """Post or skip an entry, in its turn: the post to write (its name reserved), or None.
+        `draft`: its story and post made from its page; without it, they are made from the
+        entry alone. `staged`: the post's file, if written already."""
+        story = draft[0] if draft else self._story(entry, None)
         if self._skip_duplicate(source, entry, story, report):
-            return
-        post = draft[1] if draft else render_for(self.config, source, entry, article, self.now)
+            if staged is not None:
+                staged.unlink(missing_ok=True)
+            return None
+        post = draft[1] if draft else render_for(self.config, source, entry, None, self.now)
         if self.dry_run:
             report.new += 1
             report.written.append(post.filename)
             self._remember(post.filename, story)
             self.events.entry_done(source.name, entry.url, outcome, post.filename)
-            return
-        posts_dir = self.config.posts_dir
+            return None
         # The name is reserved in the state before the write: a run killed after the write but
         # before mark_posted rewrites that same file next time, never a second one.
         filename = self.state.post_file_for_url(entry.url) or free_filename(
-            posts_dir, post, self.state.url_for_post_file(post.filename)
+            self.config.posts_dir, post, self.state.url_for_post_file(post.filename)
         )
-        try:
-            self.state.reserve_post(source.name, entry.id, entry.url, filename)
-            # The fsyncs run off the event loop, which goes on fetching and extracting; this
-            # entry keeps its turn, so the decisions stay in claim order.
-            await asyncio.to_thread(write_post, posts_dir, post, filename)
-        except (OSError, ValueError) as exc:
-            report.failed += 1
-            report.problems.append(f"{entry.url}: cannot write {filename}: {exc}")
-            self.events.entry_done(source.name, entry.url, "failed", f"cannot write: {exc}")
-            log.error("source=%s url=%s: cannot write post: %s", source.name, entry.url, exc)
-            return
-        record = StoryRecord(
-            story.keys,
-            None if story.fingerprint.simhash is None else to_signed(story.fingerprint.simhash),
-            story.fingerprint.title,
-            story.published,
-            source.topic,
-        )
-        self.state.mark_posted(source.name, entry.id, entry.url, filename, record)
+        self.state.reserve_post(source.name, entry.id, entry.url, filename)
+        self._writing.add(filename)
+        # Later entries are judged against this post from now on, before its file is written.
         self._remember(filename, story)
         self._tag_echoes(filename, story)
-        report.new += 1
-        report.written.append(filename)
-        self.events.entry_done(source.name, entry.url, outcome, filename)
-        log.info("source=%s url=%s: wrote %s", source.name, entry.url, filename)
+        return _Write(source, entry, report, outcome, story, post, filename, staged)
+
+    def _queue_write(self, write: _Write) -> None:
+        """Have a decided post written by the writer task, with the others waiting then."""
+        self._queued.append(write)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_queued())
+
+    async def _write_queued(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            try:
+                await self._write_batch(batch)
+            except Exception as exc:  # a bug, or the state failing: these entries only
+                for write in batch:
+                    self._writing.discard(write.filename)
+                    self._entry_crashed(write.source, write.entry, write.report, exc)
+
+    async def _write_batch(self, batch: list[_Write]) -> None:
+        """Give posts whose names are reserved their files (the staged ones renamed, the others
+        written), with the tags the state has for them, then record them as posted. The files
+        are placed in a thread, all at once, while the event loop goes on fetching and deciding.
+        """
+        placements = []
+        for write in batch:
+            # Tags that later sources gave it: in this run (`_tag` while it was pending) or in a
+            # killed one that recorded them before the file was written.
+            self._retag.discard(write.filename)
+            content = None if write.staged is not None else write.post.content
+            placements.append(
+                (write.filename, write.staged, content, self.state.tags(write.filename))
+            )
+        results = await asyncio.to_thread(place_posts, self.config.posts_dir, placements)
+        written: list[_Write] = []
+        for write, result in zip(batch, results, strict=True):
+            self._writing.discard(write.filename)
+            if isinstance(result, Exception):
+                self._write_failed(write.source, write.entry, write.report, write.filename, result)
+                continue
+            if write.filename in self._retag:  # tagged while being placed
+                self._retag.discard(write.filename)
+                self._sync_tags(write.filename, None)
+            written.append(write)
+        self.state.mark_posted_many(
+            [
+                (write.source.name, write.entry.id, write.entry.url, write.filename, _record(write))
+                for write in written
+            ]
+        )
+        for write in written:
+            entry, report = write.entry, write.report
+            report.new += 1
+            report.written.append(write.filename)
+            self.events.entry_done(write.source.name, entry.url, write.outcome, write.filename)
+            log.info("source=%s url=%s: wrote %s", write.source.name, entry.url, write.filename)
+
+    def _write_failed(
+        self, source: Source, entry: Entry, report: SourceReport, filename: str, exc: Exception
+    ) -> None:
+        self._posted = {key: file for key, file in self._posted.items() if file != filename}
+        report.failed += 1
+        report.problems.append(f"{entry.url}: cannot write {filename}: {exc}")
+        self.events.entry_done(source.name, entry.url, "failed", f"cannot write: {exc}")
+        log.error("source=%s url=%s: cannot write post: %s", source.name, entry.url, exc)
 
     # Filters and deduplication
 
@@ -580,20 +713,42 @@ class Run:
         # A topic already recorded may still be missing from the file (a run killed between the
         # two), so the file is always brought in line with the state: the entry is marked done
         # only after this, and a rerun comes back here.
-        tags = self.state.add_tag(file, source.topic)
-        if tags is None:
-            tags = self.state.tags(file)
+        self.state.add_tag(file, source.topic)
+        if file in self._writing:
+            self._retag.add(file)  # `_write_batch` writes it with the state's tags
+            return
+        self._sync_tags(file, source)
+
+    def _sync_tags(self, file: str, source: Source | None) -> None:
+        """Bring a post's `tags:` in line with the state; `source`: the one whose topic it got
+        (its report lists the file as updated), None for a post of this run."""
+        tags = self.state.tags(file)
+        name = source.name if source else "-"
         try:
             content = (self.config.posts_dir / file).read_text(encoding="utf-8")
             updated = set_tags(content, tags)
             if updated != content:
                 now = self.now or datetime.now(UTC)
                 write_post(self.config.posts_dir, Post(file, updated, "", now), file)
-                self._updated.setdefault(file, source.name)
+                if source is not None:
+                    self._updated.setdefault(file, source.name)
         except (OSError, ValueError) as exc:
-            log.warning("source=%s post=%s: cannot add tag: %s", source.name, file, exc)
+            log.warning("source=%s post=%s: cannot add tag: %s", name, file, exc)
             return
-        log.info("source=%s post=%s: tags now %s", source.name, file, tags)
+        log.info("source=%s post=%s: tags now %s", name, file, tags)
+
+
+def _record(write: _Write) -> StoryRecord:
+    """What the state keeps of a written post's story."""
+    story = write.story
+    simhash = story.fingerprint.simhash
+    return StoryRecord(
+        story.keys,
+        None if simhash is None else to_signed(simhash),
+        story.fingerprint.title,
+        story.published,
+        write.source.topic,
+    )
 
 
 def source_hint(source: Source, exc: FetchError | FeedError) -> str | None:
@@ -670,6 +825,12 @@ def open_fetcher(config: Config, robots_store: RobotsStore | None = None) -> Fet
     )
 
 
+def open_workers(config: Config) -> Workers:
+    """The worker processes configured by `settings.workers` (started on first use)."""
+    workers = config.settings.workers
+    return Workers(auto_workers() if workers == "auto" else workers)
+
+
 async def fetch_sources(
     config: Config,
     sources: Sequence[Source],
@@ -685,8 +846,11 @@ async def fetch_sources(
     path = path_or_memory(config.state_path) if dry_run else config.state_path
     with State(path) as state:
         # A dry run leaves the state as it was: robots.txt is read afresh, not stored.
-        async with open_fetcher(config, None if dry_run else state) as fetcher:
-            run = Run(config, fetcher, state, dry_run, now, events or NoEvents())
+        async with (
+            open_fetcher(config, None if dry_run else state) as fetcher,
+            open_workers(config) as workers,
+        ):
+            run = Run(config, fetcher, state, dry_run, now, events or NoEvents(), workers.run)
             return await run.run(sources)
 
 

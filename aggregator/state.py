@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -320,17 +320,26 @@ class State:
     ) -> None:
         """Record an entry whose post was written, and the post for its URL (with its keys,
         fingerprint and topic when given), in one transaction."""
+        self.mark_posted_many([(source, entry_id, url, file, story)])
+
+    def mark_posted_many(
+        self, posted: Sequence[tuple[str, str, str, str, StoryRecord | None]]
+    ) -> None:
+        """mark_posted for each (source, entry id, url, file, story), in one transaction."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._upsert_entry(source, entry_id, url, "posted", None, file)
-            self._db.execute(
-                "INSERT OR IGNORE INTO posts (url, file, source, created) VALUES (?, ?, ?, ?)",
-                (url, file, source, _now()),
-            )
-            if story is not None:
-                self._record_story(file, story)
-        if story is not None and story.published is not None:
-            self._remember_fingerprint(file, story)
+            now = _now()
+            for source, entry_id, url, file, story in posted:
+                self._upsert_entry(source, entry_id, url, "posted", None, file)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO posts (url, file, source, created) VALUES (?, ?, ?, ?)",
+                    (url, file, source, now),
+                )
+                if story is not None:
+                    self._record_story(file, story)
+        for _, _, _, file, story in posted:
+            if story is not None and story.published is not None:
+                self._remember_fingerprint(file, story)
 
     def _remember_fingerprint(self, file: str, story: StoryRecord) -> None:
         """Bring the fingerprints held in memory in line with one just stored (or replaced)."""

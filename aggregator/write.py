@@ -10,11 +10,12 @@ import contextlib
 import os
 import re
 import secrets
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 from aggregator.models import Post
-from aggregator.render import unique_filename
+from aggregator.render import set_tags, unique_filename
 
 WriteOutcome = Literal["created", "updated", "unchanged"]
 TEMP_PREFIX = ".tmp-"
@@ -76,17 +77,97 @@ def free_filename(posts_dir: Path, post: Post, owner: str | None) -> str:
 
 def write_post(posts_dir: Path, post: Post, filename: str | None = None) -> WriteOutcome:
     """Write the post (under `filename` when given, else its own); never touch an identical file."""
-    path = post_path(posts_dir, filename or post.filename)
-    data = post.content.encode("utf-8")
+    outcome = _write_file(post_path(posts_dir, filename or post.filename), post.content)
+    if outcome != "unchanged":
+        _sync_directory(posts_dir)
+    return outcome
+
+
+def stage_post(posts_dir: Path, post: Post) -> Path:
+    """Write a post to a new temporary file in the posts directory (durably; Jekyll ignores it)
+    and return its path, for `place_posts` to give it its name once it is decided on."""
+    posts_dir.mkdir(parents=True, exist_ok=True)
+    temp = _temp_path(posts_dir)
+    try:
+        with temp.open("xb") as handle:
+            handle.write(post.content.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+    return temp
+
+
+def post_head(post: Post) -> Post:
+    """The post cut after the line linking its article: what `free_filename` reads of it."""
+    match = _LINKED_URL.match(post.content)
+    return replace(post, content=post.content[: match.end()] if match else "")
+
+
+def place_posts(
+    posts_dir: Path, posts: list[tuple[str, Path | None, str | None, list[str]]]
+) -> list[WriteOutcome | OSError | ValueError]:
+    """Give posts their names: for each (name, staged file, content, tags), the staged file
+    renamed to the name, or `content` written there (the staged file removed); with `tags`, the
+    post's `tags:` set to them. As write_post does, an identical file is left untouched. One
+    sync of the directory for all. Returns what became of each, or the error that stopped it
+    (its staged file removed)."""
+    results: list[WriteOutcome | OSError | ValueError] = []
+    for filename, staged, content, tags in posts:
+        try:
+            path = post_path(posts_dir, filename)
+            if tags:
+                if content is None and staged is not None:
+                    content = staged.read_text(encoding="utf-8")
+                content = set_tags(content or "", tags)
+            if content is not None:
+                results.append(_write_file(path, content))
+            elif staged is not None:
+                results.append(_place_file(path, staged))
+            else:
+                raise ValueError(f"nothing to write for {filename!r}")
+        except (OSError, ValueError) as exc:
+            results.append(exc)
+        finally:
+            if staged is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    staged.unlink()
+    if any(result in ("created", "updated") for result in results):
+        _sync_directory(posts_dir)
+    return results
+
+
+def _place_file(path: Path, staged: Path) -> WriteOutcome:
+    """Rename a staged (synced) file to `path`, unless `path` has its content already."""
+    try:
+        if path.read_bytes() == staged.read_bytes():
+            return "unchanged"
+        outcome: WriteOutcome = "updated"
+    except FileNotFoundError:
+        outcome = "created"
+    staged.replace(path)
+    return outcome
+
+
+def _temp_path(directory: Path) -> Path:
+    # The temporary name does not grow with the post's name, so it stays within 255 bytes too.
+    return directory / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}.md"
+
+
+def _write_file(path: Path, content: str) -> WriteOutcome:
+    """Replace a file's content atomically and durably (the directory entry aside), unless it
+    has that content already."""
+    data = content.encode("utf-8")
     try:
         if path.read_bytes() == data:
             return "unchanged"
         outcome: WriteOutcome = "updated"
     except FileNotFoundError:
         outcome = "created"
-    posts_dir.mkdir(parents=True, exist_ok=True)
-    # The temporary name does not grow with the post's name, so it stays within 255 bytes too.
-    temp = posts_dir / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_path(path.parent)
     try:
         with temp.open("xb") as handle:
             handle.write(data)
@@ -97,7 +178,6 @@ def write_post(posts_dir: Path, post: Post, filename: str | None = None) -> Writ
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
-    _sync_directory(posts_dir)
     return outcome
 
 

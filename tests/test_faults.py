@@ -301,8 +301,14 @@ def test_robots_txt_disallow_is_reported_per_entry(project: Project, robots: boo
     result = project.cli("fetch")
     path = next(p for p in server.routes if p.startswith("/vtcnews.vn/mo-rong-duong"))
     if robots:
-        assert result.returncode == 1
+        # Refused for good, not retried run after run: posted from the feed alone at once.
+        assert result.returncode == 0, result.stdout
         assert "mo-rong-duong" in result.stdout and "disallowed by robots.txt" in result.stdout
+        assert "posting from the feed alone" in result.stdout
+        assert server.hits(path) == 0
+        assert "3 new" in result.stdout and len(list(project.posts.glob("*.md"))) == 3
+        again = project.cli("fetch")
+        assert again.returncode == 0 and "0 new" in again.stdout
         assert server.hits(path) == 0
     else:
         assert result.returncode == 0, result.stdout

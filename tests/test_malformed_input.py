@@ -69,14 +69,17 @@ def test_malformed_links_are_dropped_and_a_bad_redirect_fails_only_its_entry(
     )
     result = project.cli("fetch")
     assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
     redirect = server.url("/redirect")
     assert f"{redirect}: redirected to 'http://127.0.0.1:99999/moved'" in result.stdout
     assert "Port out of range" in result.stdout
     assert "oops" not in result.stdout + result.stderr  # dropped, never requested
+    # A redirect to a broken URL stays broken: posted from the feed alone at once.
+    assert "posting from the feed alone" in result.stdout
     posts = _posts(project)
-    assert len(posts) == 2 and posts[0] == "2026-01-05-feed-story.md", posts
-    assert posts[1].endswith("-listed-story.md")  # undated: the run's date
+    assert len(posts) == 3, posts
+    assert posts[:2] == ["2026-01-05-feed-story.md", "2026-01-05-redirected-badly.md"], posts
+    assert posts[2].endswith("-listed-story.md")  # undated: the run's date
     assert server.hits("/listed-story.html") == 1
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import partial
 from typing import Protocol
 
 from aggregator.config import Source
@@ -20,6 +21,7 @@ from aggregator.sources.google_alerts import parse_google_alerts
 from aggregator.sources.google_news import parse_google_news
 from aggregator.sources.listing import ListingPage, parse_listing
 from aggregator.sources.sitemap import Sitemap, parse_sitemap
+from aggregator.workers import Offload, inline
 
 
 class Parser(Protocol):
@@ -73,22 +75,30 @@ async def read_source(
     tz: tzinfo,
     now: datetime | None = None,
     max_age: timedelta | None = None,
+    offload: Offload = inline,
 ) -> SourceDocuments:
     """All entries of a source, from its own document `page` and the further pages `get`
-    downloads. FeedError when `page` cannot be read; failures of further pages are listed in
-    `problems` and the entries found so far are kept."""
+    downloads, each parsed through `offload`. FeedError when `page` cannot be read; failures of
+    further pages are listed in `problems` and the entries found so far are kept."""
     if source.type == "listing":
-        return await _read_listing(source, page, get, tz=tz, now=now)
+        return await _read_listing(source, page, get, tz=tz, now=now, offload=offload)
     if source.type == "sitemap":
-        return await _read_sitemaps(source, page, get, tz=tz, now=now, max_age=max_age)
-    parse = PARSERS[source.type]
-    return SourceDocuments(
-        parse(page.body, page.url, source.name, content_type=page.content_type, now=now)
+        return await _read_sitemaps(
+            source, page, get, tz=tz, now=now, max_age=max_age, offload=offload
+        )
+    parse = partial(
+        PARSERS[source.type],
+        page.body,
+        page.url,
+        source.name,
+        content_type=page.content_type,
+        now=now,
     )
+    return SourceDocuments(await offload(parse, page.url))
 
 
 async def _read_listing(
-    source: Source, first: Page, get: Get, *, tz: tzinfo, now: datetime | None
+    source: Source, first: Page, get: Get, *, tz: tzinfo, now: datetime | None, offload: Offload
 ) -> SourceDocuments:
     rules = source.listing
     if rules is None:  # config validation requires the block; kept for type narrowing
@@ -102,8 +112,9 @@ async def _read_listing(
         seen.add(url)
         try:
             page = first if number == 0 else await get(url)
-            listing: ListingPage = parse_listing(
-                page.body, page.url, source.name, rules, tz=tz, now=now
+            listing: ListingPage = await offload(
+                partial(parse_listing, page.body, page.url, source.name, rules, tz=tz, now=now),
+                page.url,
             )
         except (FetchError, FeedError) as exc:
             if number == 0:
@@ -124,6 +135,7 @@ async def _read_sitemaps(
     tz: tzinfo,
     now: datetime | None,
     max_age: timedelta | None,
+    offload: Offload,
 ) -> SourceDocuments:
     oldest = (now or datetime.now(UTC)) - (max_age or SITEMAP_MAX_AGE)
     result = SourceDocuments()
@@ -136,7 +148,9 @@ async def _read_sitemaps(
         done.add(url)
         try:
             page = first if depth == 0 else await get(url)
-            sitemap: Sitemap = parse_sitemap(page.body, page.url, source.name, tz=tz, now=now)
+            sitemap: Sitemap = await offload(
+                partial(parse_sitemap, page.body, page.url, source.name, tz=tz, now=now), page.url
+            )
         except (FetchError, FeedError) as exc:
             if depth == 0:
                 raise

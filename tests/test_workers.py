@@ -1,0 +1,155 @@
+"""Worker processes (aggregator.workers): pure calls run there and come back as they would here;
+a worker that dies fails one call, not the run; workers do not outlive a killed run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from aggregator.config import load_config
+from aggregator.errors import ConfigError, FeedError
+from aggregator.sources.feed import parse_feed
+from aggregator.workers import WorkerError, Workers, read_page
+from tests.conftest import RSS_SOURCE, Project, article_pages, wait_until
+from tests.server import TestServer
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+NOW = datetime(2026, 1, 6, tzinfo=UTC)
+FEED = Path(__file__).parent / "data" / "feeds"
+
+
+def test_pages_and_feeds_read_in_a_worker_come_back_as_read_here() -> None:
+    pages = article_pages()
+    feeds = sorted(FEED.glob("*.xml"))
+    assert pages and feeds
+
+    async def go() -> None:
+        async with Workers(1) as workers:
+            assert await workers.start()
+            assert await workers.run(os.getpid, "x") != os.getpid()
+            for url, body in pages.items():
+                call = partial(read_page, body, "text/html", url, None, TZ, NOW)
+                assert await workers.run(call, url) == call()
+            for path in feeds:
+                parse = partial(parse_feed, path.read_bytes(), path.as_uri(), "s", now=NOW)
+                assert await workers.run(parse, path.as_uri()) == parse()
+
+    asyncio.run(go())
+
+
+def test_an_error_raised_in_a_worker_comes_back_with_its_fields() -> None:
+    async def go() -> None:
+        async with Workers(1) as workers:
+            assert await workers.start()
+            with pytest.raises(FeedError) as raised:
+                await workers.run(partial(parse_feed, b"\x00 not xml", "https://a.vn/f", "s"), "u")
+            assert raised.value.url == "https://a.vn/f"
+            assert str(raised.value).startswith("https://a.vn/f: ")
+
+    asyncio.run(go())
+
+
+def test_a_worker_that_dies_fails_its_call_and_new_workers_take_the_next() -> None:
+    async def go() -> None:
+        async with Workers(1) as workers:
+            assert await workers.start()
+            first = await workers.run(os.getpid, "x")
+            with pytest.raises(WorkerError) as raised:
+                await workers.run(partial(os._exit, 3), "https://a.vn/crash.html")
+            assert raised.value.url == "https://a.vn/crash.html"
+            assert "worker process" in str(raised.value)
+            # The next call starts new workers; meanwhile calls run in this process.
+            assert await workers.start()
+            second = await workers.run(os.getpid, "x")
+            assert second not in (first, os.getpid())
+
+    asyncio.run(go())
+
+
+def test_no_workers_means_this_process() -> None:
+    async def go() -> None:
+        async with Workers(0) as workers:
+            assert not await workers.start()
+            assert await workers.run(os.getpid, "x") == os.getpid()
+
+    asyncio.run(go())
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from aggregator.workers import Workers
+
+    async def main():
+        workers = Workers(1)
+        assert await workers.start()
+        print(await workers.run(os.getpid, "x"), flush=True)
+        await asyncio.sleep(600)
+
+    asyncio.run(main())
+    """
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (dead, not yet reaped) counts as gone
+        status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return status != "Z"
+
+
+def test_workers_exit_when_the_run_is_killed(tmp_path: Path) -> None:
+    run = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+    assert run.stdout is not None
+    worker = int(run.stdout.readline())
+    assert worker != run.pid and _alive(worker)
+    # Killed and not yet reaped (a zombie, as under a supervisor that is slow to wait).
+    os.kill(run.pid, signal.SIGKILL)
+    wait_until(lambda: not _alive(worker), "the worker to exit", timeout=30)
+    # Nothing holds the run's output open any longer.
+    run.communicate(timeout=30)
+
+
+def test_settings_workers_takes_auto_or_a_number(tmp_path: Path) -> None:
+    for value, expected in (("auto", "auto"), ("0", 0), ("3", 3)):
+        path = tmp_path / "sources.yaml"
+        path.write_text(f"settings:\n  workers: {value}\nsources: []\n", encoding="utf-8")
+        assert load_config(path).settings.workers == expected
+    for bad in ("-1", "many", "1.5"):
+        path.write_text(f"settings:\n  workers: {bad}\nsources: []\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match="workers"):
+            load_config(path)
+
+
+def test_posts_are_the_same_with_and_without_workers(tmp_path: Path, server: TestServer) -> None:
+    written = []
+    for workers in (0, 2):
+        folder = tmp_path / f"workers-{workers}"
+        folder.mkdir()
+        project = Project(folder, server)
+        project.write_config(RSS_SOURCE, f"  workers: {workers}\n")
+        result = project.cli("fetch")
+        assert result.returncode == 0, result.stdout + result.stderr
+        written.append({p.name: p.read_bytes() for p in project.posts.glob("*.md")})
+    assert written[0] and written[0] == written[1]
