@@ -35,9 +35,7 @@ from aggregator.lock import hold_lock, lock_path
 from aggregator.models import SourceReport
 from aggregator.pipeline import fetch_sources, post_url
 from aggregator.publish import publish_posts
-from aggregator.schedule import Daemon
 from aggregator.state import State, path_or_memory
-from aggregator.status import source_statuses, status_json, status_table
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -229,6 +227,9 @@ def _run_daemon(args: argparse.Namespace) -> int:
             )
     for name in ("aggregator.schedule", "aggregator.publish"):
         logging.getLogger(name).setLevel(logging.INFO)
+    # Imported here: apscheduler is for `run` alone, and every other command starts faster.
+    from aggregator.schedule import Daemon
+
     daemon = Daemon(
         config,
         sources,
@@ -295,6 +296,9 @@ def _run_fetch(args: argparse.Namespace, config: Config) -> int:
 
 
 def _run_sources(args: argparse.Namespace) -> int:
+    # Imported here, as for `run`: it needs apscheduler's triggers for the next runs.
+    from aggregator.status import source_statuses, status_json, status_table
+
     config = _config(args.config, required=True)
     with State(path_or_memory(config.state_path)) as state:
         rows = source_statuses(config, state)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aggregator.config import Config, Source, parse_duration
 from aggregator.dedup import Fingerprint, fingerprint, same_story, to_signed
-from aggregator.errors import BlockedURLError, FeedError, FetchError
+from aggregator.errors import BlockedURLError, ConfigError, FeedError, FetchError
 from aggregator.events import NoEvents, Outcome, RunEvents
 from aggregator.extraction import extract
 from aggregator.fetch import Fetcher, Page, Validators
@@ -840,6 +840,8 @@ async def fetch_sources(
     events: RunEvents | None = None,
 ) -> list[SourceReport]:
     """One pass over the given sources: the `aggregator fetch` job."""
+    if config.posts_dir.exists() and not config.posts_dir.is_dir():
+        raise ConfigError(str(config.path), f"{config.posts_dir} is not a folder", key="posts_dir")
     if not dry_run:
         remove_stale_temps(config.posts_dir)  # left by a killed run
     # A dry run reads the state to know what is new, but must not create one.

@@ -21,6 +21,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,22 +53,104 @@ class Child:
 
     wall: float
     cpu: float
+    """CPU seconds (user + system) of the CLI's own process."""
     max_rss_mb: float
     returncode: int
     stdout: str
     stderr: str
+    worker_cpu: float = 0.0
+    """CPU seconds of its descendants (the worker processes and their forkserver)."""
+    worker_rss_mb: float = 0.0
+    """The largest resident size seen of one descendant."""
+    system: float = 0.0
+    """The part of `cpu` spent in the kernel (system time)."""
+
+    @property
+    def all_cpu(self) -> float:
+        return self.cpu + self.worker_cpu
+
+
+class Descendants:
+    """CPU and memory of a process's descendants, polled from /proc while it runs (Linux).
+
+    The CLI's worker processes are children of multiprocessing's forkserver, which the CLI does
+    not wait for, so the CLI's own rusage leaves them out. Their counters are read every 0.1 s
+    (the process list scanned every 0.5 s for new ones); the last 0.1 s before one exits can
+    be missed.
+    """
+
+    TICK = os.sysconf("SC_CLK_TCK")
+    PAGE = os.sysconf("SC_PAGE_SIZE")
+
+    def __init__(self, root: int):
+        self.root = root
+        self.cpu: dict[int, float] = {}
+        self.rss: dict[int, int] = {}
+        self._known: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> tuple[float, float]:
+        """(CPU seconds, largest RSS in MB of one descendant)."""
+        self._stop.set()
+        self._thread.join()
+        return sum(self.cpu.values()), max(self.rss.values(), default=0) / 1024 / 1024
+
+    @staticmethod
+    def _stat(pid: int) -> list[bytes] | None:
+        try:
+            data = Path(f"/proc/{pid}/stat").read_bytes()
+        except OSError:
+            return None
+        return data.rsplit(b")", 1)[1].split()
+
+    def _scan(self) -> None:
+        parents = {}
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit() and (fields := self._stat(int(entry.name))) is not None:
+                parents[int(entry.name)] = int(fields[1])
+        family = {self.root}
+        grew = True
+        while grew:
+            grew = False
+            for pid, parent in parents.items():
+                if parent in family and pid not in family:
+                    family.add(pid)
+                    grew = True
+        self._known |= family - {self.root}
+
+    def _watch(self) -> None:
+        polls = 0
+        while not self._stop.wait(0.1):
+            if polls % 5 == 0:
+                self._scan()
+            polls += 1
+            for pid in list(self._known):
+                fields = self._stat(pid)
+                if fields is None:
+                    self._known.discard(pid)
+                    continue
+                # utime and stime are fields 14 and 15 of stat; 2 is the state, rss is 24.
+                self.cpu[pid] = max(
+                    self.cpu.get(pid, 0.0), (int(fields[11]) + int(fields[12])) / self.TICK
+                )
+                self.rss[pid] = max(self.rss.get(pid, 0), int(fields[21]) * self.PAGE)
 
 
 def run_child(args: list[str], cwd: Path) -> Child:
-    """Run a command, measuring wall time, CPU (user + system) and peak RSS of that process."""
+    """Run a command, measuring wall time, CPU (user + system) and peak RSS of that process, and
+    the CPU and peak RSS of its descendants."""
     out = cwd / ".bench-stdout"
     err = cwd / ".bench-stderr"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with out.open("w") as stdout, err.open("w") as stderr:
         started = time.perf_counter()
         process = subprocess.Popen(args, cwd=cwd, stdout=stdout, stderr=stderr, env=env)
+        family = Descendants(process.pid)
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
+        worker_cpu, worker_rss = family.stop()
     process.returncode = os.waitstatus_to_exitcode(status)
     return Child(
         wall,
@@ -76,6 +159,9 @@ def run_child(args: list[str], cwd: Path) -> Child:
         process.returncode,
         out.read_text(),
         err.read_text(),
+        worker_cpu,
+        worker_rss,
+        usage.ru_stime,
     )
 
 
@@ -156,6 +242,7 @@ def write_config(folder: Path, server: TestServer, sources: int, args: argparse.
         f"  per_host_connections: {args.per_host}\n"
         f"  max_connections: {args.max_connections}\n"
         f"  host_delay: {args.host_delay}\n"
+        f"  workers: {args.workers}\n"
         '  near_duplicate_window: "0s"\n'
         f"  mirrors:\n{mirrors}sources:\n{entries}",
         encoding="utf-8",
@@ -280,6 +367,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"settings.host_delay (default {defaults.host_delay:g})",
     )
     parser.add_argument(
+        "--workers",
+        default=defaults.workers,
+        help=f"settings.workers (default {defaults.workers}: auto or a number, 0: none)",
+    )
+    parser.add_argument(
         "--baseline-sources",
         type=int,
         default=2,
@@ -338,13 +430,13 @@ def main(argv: list[str] | None = None) -> int:
     # Run 2: one request per source (robots.txt is kept in the state), C at a time.
     rerun_bound = math.ceil(n / args.max_connections) * args.latency
     articles = max(1, n * m)
-    ours = first.cpu - startup.cpu - extraction
+    ours = first.all_cpu - startup.cpu - extraction
     http = per_get * first_requests
     others = ours - sum(stages.values()) - http
     print(
         f"# {n} sources x {m} articles, {args.latency * 1000:.0f} ms latency,"
         f" per_host_connections {args.per_host}, max_connections {args.max_connections},"
-        f" host_delay {args.host_delay:g} s; {os.cpu_count()} CPUs"
+        f" host_delay {args.host_delay:g} s, workers {args.workers}; {os.cpu_count()} CPUs"
     )
     print()
     print("| measure | value |")
@@ -360,7 +452,16 @@ def main(argv: list[str] | None = None) -> int:
         f"| most requests at once to one host (server-side) | {first_max}"
         f" (limit {args.per_host}){' **OVER THE LIMIT**' if first_max > args.per_host else ''} |"
     )
-    print(f"| CPU per article, total | {first.cpu / articles * 1000:.2f} ms |")
+    print(f"| CPU per article, all processes | {first.all_cpu / articles * 1000:.2f} ms |")
+    print(
+        f"| - in the main process | {first.cpu / articles * 1000:.2f} ms"
+        f" ({first.system / articles * 1000:.2f} ms of it system time) |"
+    )
+    print(
+        "| - in the worker processes (feeds parsed, pages extracted) |"
+        f" {first.worker_cpu / articles * 1000:.2f} ms |"
+    )
+    print("| split by stage: | |")
     print(f"| - start-up share | {startup.cpu / articles * 1000:.2f} ms |")
     print(
         f"| - extraction (`extract`, measured in-process) | {extraction / articles * 1000:.2f} ms |"
@@ -379,7 +480,10 @@ def main(argv: list[str] | None = None) -> int:
         "|   - the remainder (event loop, state, writes, the pipeline) |"
         f" {others / articles * 1000:.2f} ms |"
     )
-    print(f"| peak RSS, run 1 | {first.max_rss_mb:.0f} MB |")
+    print(
+        f"| peak RSS, run 1 | {first.max_rss_mb:.0f} MB main process,"
+        f" {first.worker_rss_mb:.0f} MB largest worker |"
+    )
     print(f"| posts written | {written} |")
     print(f"| run 2 (all 304): {total_line(second.stdout)} | exit {second.returncode} |")
     print(f"| run 2 wall | {second.wall:.2f} s |")
@@ -389,7 +493,10 @@ def main(argv: list[str] | None = None) -> int:
         f"| requests in run 2 | {second_requests}, {second_robots} of them robots.txt"
         f" (most at once to one host {second_max}) |"
     )
-    print(f"| peak RSS, run 2 | {second.max_rss_mb:.0f} MB |")
+    print(
+        f"| peak RSS, run 2 | {second.max_rss_mb:.0f} MB main process,"
+        f" {second.worker_rss_mb:.0f} MB largest worker |"
+    )
     if baseline is not None:
         print(
             f"| naive sequential loop (measured on {min(args.baseline_sources, n)} sources,"

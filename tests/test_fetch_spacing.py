@@ -28,19 +28,24 @@ def server() -> Iterator[TestServer]:
     srv.stop()
 
 
+def one_slot_fetcher(server: TestServer, host_delay: float) -> Fetcher:
+    """A Fetcher with one global slot and two per host, the HOSTS served by `server`."""
+    return Fetcher(
+        user_agent="aggregator/0.1",
+        allow_private_networks=True,
+        mirrors={f"https://{host}/": server.url(f"/{host}/") for host in HOSTS},
+        total=1,
+        per_host=2,
+        host_delay=host_delay,
+        robots=False,
+    )
+
+
 def test_a_request_waiting_for_its_host_leaves_the_global_slot_to_others(
     server: TestServer,
 ) -> None:
     async def go() -> None:
-        async with Fetcher(
-            user_agent="aggregator/0.1",
-            allow_private_networks=True,
-            mirrors={f"https://{host}/": server.url(f"/{host}/") for host in HOSTS},
-            total=1,
-            per_host=2,
-            host_delay=0.5,
-            robots=False,
-        ) as client:
+        async with one_slot_fetcher(server, host_delay=0.5) as client:
             slow = asyncio.create_task(client.get("https://slow.example/x"))
             await asyncio.sleep(0.1)  # the one global slot is taken for 0.6 s
             # Both requests to spaced.example are due by the time the slot frees up, but the
@@ -64,15 +69,7 @@ def test_a_request_waiting_for_its_host_leaves_the_global_slot_to_others(
 
 def test_the_host_with_the_most_requests_left_goes_first(server: TestServer) -> None:
     async def go() -> None:
-        async with Fetcher(
-            user_agent="aggregator/0.1",
-            allow_private_networks=True,
-            mirrors={f"https://{host}/": server.url(f"/{host}/") for host in HOSTS},
-            total=1,
-            per_host=2,
-            host_delay=0,
-            robots=False,
-        ) as client:
+        async with one_slot_fetcher(server, host_delay=0) as client:
             # quiet.example's articles were claimed first, but busy.example has more left: each
             # host is held to its own pace, so the busiest one sets when the run ends.
             await asyncio.gather(
@@ -88,15 +85,7 @@ def test_the_host_with_the_most_requests_left_goes_first(server: TestServer) -> 
 
 def test_a_source_document_goes_before_articles(server: TestServer) -> None:
     async def go() -> None:
-        async with Fetcher(
-            user_agent="aggregator/0.1",
-            allow_private_networks=True,
-            mirrors={f"https://{host}/": server.url(f"/{host}/") for host in HOSTS},
-            total=1,
-            per_host=2,
-            host_delay=0,
-            robots=False,
-        ) as client:
+        async with one_slot_fetcher(server, host_delay=0) as client:
             first = asyncio.create_task(client.get("https://busy.example/0", priority=0))
             await asyncio.sleep(0.01)  # holds the one slot
             # A feed (no priority) brings the work: it goes before the articles waiting.

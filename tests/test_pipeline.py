@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import frontmatter
 
+from aggregator.render import unique_filename
+from aggregator.write import linked_url
 from tests.conftest import (
     ALERTS_SOURCE,
     DATA,
@@ -261,3 +264,43 @@ def test_post_command_writes_once(project: Project) -> None:
     # A feed run later does not post the same article again.
     project.cli("fetch", "--source", "cong-dich-vu-cong")
     assert sum(GOLDEN_NAME in p.name for p in project.posts.iterdir()) == 1
+
+
+def test_posts_that_cannot_be_written_fail_their_entries_and_come_next_run(
+    project: Project, tmp_path: Path
+) -> None:
+    # The names the posts get, from a run elsewhere. Here a folder stands in the way of each,
+    # and of the name with the article's hash a post takes when its own name is another's.
+    other = Project(tmp_path / "other", project.server)
+    other.path.mkdir()
+    other.write_config(RSS_SOURCE)
+    assert other.cli("fetch").returncode == 0
+    posts = {p.name: linked_url(p.read_text(encoding="utf-8")) for p in other.posts.iterdir()}
+    assert len(posts) == 3 and all(posts.values())
+    obstacles = sorted({*posts, *(unique_filename(n, str(u)) for n, u in posts.items())})
+    project.write_config(RSS_SOURCE)
+    for name in obstacles:
+        (project.posts / name).mkdir(parents=True)
+    first = project.cli("fetch")
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "Traceback" not in first.stderr
+    assert first.stdout.count("cannot write") == 3, first.stdout
+    assert first.stdout.splitlines()[-1].startswith("total: 0 new, 0 skipped, 3 failed")
+    assert sorted(p.name for p in project.posts.iterdir()) == obstacles  # no temporary file
+    for name in obstacles:
+        (project.posts / name).rmdir()
+    second = project.cli("fetch")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.stdout.splitlines()[-1].startswith("total: 3 new")
+    # Under the names reserved the first time (a post whose own name was taken keeps its hash).
+    written = sorted(p.name for p in project.posts.iterdir())
+    assert len(written) == 3 and set(written) <= set(obstacles), written
+
+
+def test_a_posts_dir_that_is_a_file_is_a_configuration_error(project: Project) -> None:
+    project.write_config(RSS_SOURCE)
+    project.posts.write_text("not a folder", encoding="utf-8")
+    result = project.cli("fetch")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "posts_dir" in result.stderr and "not a folder" in result.stderr
