@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 MAX_AUTO_WORKERS = 4
 """More rarely helps: one event loop fetches at about the pace a few workers extract."""
+START_AFTER = 8
+"""Calls run in this process before the workers are started: a run with a few documents to read
+(a daemon's job for one source) is over before starting them (about 0.3 s of CPU) pays off."""
 
 
 T = TypeVar("T")
@@ -104,14 +107,15 @@ def _alive(pid: int) -> bool:
 
 
 class Workers:
-    """Runs pure calls in `workers` processes (0: in this process). The workers start on first
-    use, off the event loop; calls made meanwhile run here. Use as an async context manager, or
-    call aclose()."""
+    """Runs pure calls in `workers` processes (0: in this process). The workers are started off
+    the event loop once more than START_AFTER calls were made; calls made until they run, run
+    here. Use as an async context manager, or call aclose()."""
 
     def __init__(self, workers: int):
         self.workers = max(0, workers)
         self._pool: ProcessPoolExecutor | None = None
         self._starting: asyncio.Future[ProcessPoolExecutor | None] | None = None
+        self._calls = 0
 
     async def __aenter__(self) -> Workers:
         return self
@@ -132,7 +136,8 @@ class Workers:
         """The result of `call` (a function and its arguments, picklable, such as a
         functools.partial of a module's function), or what it raised; WorkerError naming `url`
         when its worker died."""
-        if self._pool is None and self.workers:
+        self._calls += 1
+        if self._pool is None and self.workers and self._calls > START_AFTER:
             self._begin_start()
             assert self._starting is not None
             if self._starting.done():
