@@ -408,3 +408,77 @@ def test_large_page_completes() -> None:
     assert len(page) > 5_000_000
     article = extract(page, "https://example.vn/large.html")
     assert len(article.blocks) == 9500
+
+
+# Hand-made pages for the generic rules found on the ScrapingHub set (each rule is checked there
+# over all 181 pages by bench/extraction.py; here, one page each, so that a change breaking it
+# fails a test).
+
+
+def _story(marker: str = "") -> str:
+    """`_article_page` with `marker` inserted after its fourth paragraph."""
+    return _article_page().replace("<p>Paragraph 4", marker + "<p>Paragraph 4", 1)
+
+
+def test_a_quoted_post_in_an_embed_box_is_kept() -> None:
+    tweet = (
+        '<div class="social-media-embed widget"><blockquote class="twitter-tweet">'
+        "<p>Officials say the bridge reopens on Monday after repairs "
+        '<a href="https://t.co/abc">pic.twitter.com/abc</a></p>'
+        "&mdash; City Desk (@citydesk)</blockquote></div>"
+    )
+    article = extract(_story(tweet), "https://example.vn/news/story.html")
+    assert any(b.startswith("Officials say the bridge reopens") for b in article.blocks)
+    assert len([b for b in article.blocks if b.startswith("Paragraph")]) == 8
+
+
+def test_a_web_address_written_out_as_a_paragraph_is_kept() -> None:
+    link = '<p><a href="http://amzn.to/2iJFhRj">http://amzn.to/2iJFhRj</a></p>'
+    article = extract(_story(link), "https://example.vn/news/story.html")
+    assert "http://amzn.to/2iJFhRj" in article.blocks
+    # A paragraph of link text that reads as a title stays out.
+    related = '<p><a href="/other.html">Read the other story about the bridge</a></p>'
+    article = extract(_story(related), "https://example.vn/news/story.html")
+    assert not any("other story" in b for b in article.blocks)
+
+
+@pytest.mark.parametrize("label", ["Advertisement", "ADVERTISEMENT", "Quảng cáo", "- Comments -"])
+def test_the_label_of_an_ad_slot_or_a_page_tool_is_dropped(label: str) -> None:
+    article = extract(_story(f"<div>{label}</div>"), "https://example.vn/news/story.html")
+    assert article.blocks == tuple(
+        f"Paragraph {i} of the story, with enough words, commas, and detail to be prose."
+        for i in range(8)
+    )
+
+
+def test_code_in_a_lead_classed_element_is_not_the_lead() -> None:
+    lead = (
+        '<div class="lead"><script>var slot = googletag.defineSlot("/123/leaderboard");</script>'
+        "The visible lead under the headline, in a few words.</div>"
+    )
+    page = _article_page().replace("</h1>", "</h1>" + lead)
+    article = extract(page, "https://example.vn/news/story.html")
+    assert article.summary == "The visible lead under the headline, in a few words."
+
+
+def test_the_lead_repeated_after_a_caption_is_said_once() -> None:
+    lead = "The lead of the story, shown under the headline and again below the photo."
+    page = _article_page().replace(
+        "</h1>",
+        f'</h1><p class="sapo">{lead}</p><figure><img src="/a.jpg">'
+        f"<figcaption>A photo of the bridge at dawn.</figcaption></figure><p>{lead}</p>",
+    )
+    article = extract(page, "https://example.vn/news/story.html")
+    assert article.summary == lead
+    assert lead not in article.blocks
+
+
+def test_camel_case_boilerplate_classes_are_dropped_but_links_are_not() -> None:
+    promo = '<div class="PromoSmall"><p>Subscribe now for the weekly digest of stories.</p></div>'
+    linked = (
+        '<p>Paragraph with a <a class="textTag" href="/t/bridges">bridge inspection</a> link in'
+        " the middle of its sentence, as writers do.</p>"
+    )
+    article = extract(_story(promo + linked), "https://example.vn/news/story.html")
+    assert not any("weekly digest" in b for b in article.blocks)
+    assert any("a bridge inspection link in the middle" in b for b in article.blocks)

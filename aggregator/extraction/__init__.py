@@ -53,6 +53,8 @@ DEEP_NESTING_TAGS = 10_000
 
 # Blocks before the headline inside the content (kicker, breadcrumb) are dropped up to this.
 MAX_BLOCKS_BEFORE_TITLE = 6
+# A copy of the lead this far into the body is dropped from it.
+MAX_BLOCKS_BEFORE_LEAD = 5
 DATE_SELECTOR = (
     "[class*=date], [class*=time], [class*=publish], [class*=posted], [itemprop=datePublished],"
     " [id*=date], [class*=meta]"
@@ -338,6 +340,14 @@ def extract(
     repeats = {_folded(text) for text in (title, lead) if text}
     while blocks and _folded(blocks[0]) in repeats:
         blocks.pop(0)
+    if lead is not None:
+        # The lead shown again a few paragraphs down (after a caption, or a dek the page
+        # repeats in its text) is said once.
+        folded_lead = _folded(lead)
+        for position, text in enumerate(blocks[:MAX_BLOCKS_BEFORE_LEAD]):
+            if _folded(text) == folded_lead:
+                del blocks[position]
+                break
     if lead is None:
         for candidate in meta.descriptions:
             index = opening_copy(blocks, candidate.value)

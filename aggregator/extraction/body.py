@@ -55,14 +55,18 @@ NEGATIVE = re.compile(
 # from outscoring the element that holds all the paragraphs.
 POSITIVE_FACTOR = 1.5
 NEGATIVE_FACTOR = 0.5
+# Where a word part of a class or id value starts or ends: a separator, or a lowercase letter
+# followed by a capital (camelCase names: "PromoSmall", "relatedLinks").
+_WORD_EDGE = r"(?:[\s_-]|(?-i:(?<=[a-z])(?=[A-Z])))"
 # Class or id words that mark boilerplate inside the content (matched on word parts).
 BOILERPLATE = re.compile(
-    r"(?:^|[\s_-])(?:related|relate|share|sharing|social|comments?|tags?|tag-list|keywords?|"
-    r"breadcrumbs?|advert\w*|ads|adv|banner|menu|navbar|popup|newsletter|subscribe|"
+    rf"(?:^|{_WORD_EDGE})"
+    r"(?:related|relate|share|sharing|social|comments?|tags?|tag-list|keywords?|"
+    r"breadcrumbs?|advert\w*|adblock\w*|ads|adv|banner|menu|navbar|popup|newsletter|subscribe|"
     r"widget|toolbar|print|rating|most-?read|more-?news|tin-?lien-?quan|lienquan|xem-?them|"
     r"box-?tin|cookie|promo|outbrain|taboola|recommended|read-?more|signup|paywall|modal|"
     r"gallery|slideshow|carousel|swiper|lightbox|disqus|trending)"
-    r"(?:$|[\s_-])",
+    rf"(?:$|{_WORD_EDGE})",
     re.IGNORECASE,
 )
 # Class or id words of the byline and dateline above an article's text (dropped there only:
@@ -78,6 +82,17 @@ SCREEN_READER = re.compile(
     r"element-invisible)(?:$|[\s_])",
     re.IGNORECASE,
 )
+# The whole text of the label over an ad slot, a comment box, a tag list or a share bar (an
+# ad slot's label is left when its script never ran; casefolded; several languages).
+SLOT_LABELS = frozenset(
+    {
+        "advertisement", "advertisements", "advert", "adverts", "ad", "ads", "sponsored",
+        "anzeige", "werbung", "publicidad", "publicidade", "publicité", "pubblicità", "iklan",
+        "реклама", "quảng cáo", "comments", "comment", "tags", "topics", "share", "subscribe",
+    }
+)  # fmt: skip
+LABEL_PUNCTUATION = " .:-–—|()[]"
+MAX_LABEL_CHARS = 20
 # A block this long is prose: after it, bylines and datelines are kept.
 PROSE_CHARS = 80
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
@@ -97,6 +112,10 @@ BLOCK_TAGS = frozenset(
 SKIP_TAGS = JUNK_TAGS | {"img", "picture", "source", "head", "title", "meta", "link"}
 # A block whose text is mostly link text is navigation or a related-articles list.
 MAX_LINK_DENSITY = 0.5
+# A block that is one web address, shown as its own text.
+BARE_URL = re.compile(r"(?:https?://|www\.)\S+$", re.IGNORECASE)
+# How far up from a link-dense block a <blockquote> holding it is looked for.
+MAX_QUOTE_CLIMB = 3
 MIN_PARAGRAPH = 25
 # Candidates kept for the link-density pass (bounds the text re-reads on deep nesting).
 TOP_CANDIDATES = 8
@@ -141,9 +160,10 @@ def tag_ids(names: Iterable[str]) -> frozenset[int]:
 
 
 _ID = {
-    name: next(iter(tag_ids([name]))) for name in ("a", "p", "h1", "br", "hr", "article", "body")
+    name: next(iter(tag_ids([name])))
+    for name in ("a", "p", "h1", "br", "hr", "article", "body", "blockquote")
 }
-_A, _P, _H1, _BR, _HR, _ARTICLE, _BODY = _ID.values()
+_A, _P, _H1, _BR, _HR, _ARTICLE, _BODY, _BLOCKQUOTE = _ID.values()
 _PAGE_IDS = tag_ids(("body", "html"))
 _TEXT_CONTAINER_IDS = tag_ids(TEXT_CONTAINERS)
 _BLOCK_INSIDE_IDS = tag_ids(BLOCK_TAGS - {"br"})
@@ -244,9 +264,9 @@ def _link_density(node: LexborNode) -> float:
 
 def _raw_scores(
     nodes: list[LexborNode], stop: frozenset[int]
-) -> tuple[dict[int, _Candidate], list[LexborNode], list[LexborNode]]:
+) -> tuple[dict[int, _Candidate], list[LexborNode], list[LexborNode], list[LexborNode]]:
     """Container scores from the scored elements (in document order), the <h1>s among them,
-    and the nodes of other tags, left unscored (both in document order).
+    the nodes of other tags, left unscored (both in document order), and the <blockquote>s.
 
     A paragraph's score goes to its nearest ancestors, up to (not into) the elements in stop.
     The elements are read last to first, so an element is read after everything inside it: a
@@ -258,6 +278,7 @@ def _raw_scores(
     """Elements with a td, blockquote or pre below them."""
     headings: list[LexborNode] = []
     others: list[LexborNode] = []
+    quotes: list[LexborNode] = []
     lineages: dict[int, tuple[tuple[_Candidate, float], ...] | None] = {}
     for node in reversed(nodes):
         tag = node.tag_id
@@ -279,6 +300,8 @@ def _raw_scores(
                 text = node.text()
                 holder = node.parent
             if tag != _P:
+                if tag == _BLOCKQUOTE:
+                    quotes.append(node)
                 # Stops at the first ancestor already marked: each element is marked once.
                 parent = node.parent
                 while parent is not None and parent.mem_id not in holders:
@@ -305,7 +328,7 @@ def _raw_scores(
                 found.content += score / divider
     headings.reverse()
     others.reverse()
-    return candidates, headings, others
+    return candidates, headings, others, quotes
 
 
 def _lineage(
@@ -362,7 +385,7 @@ def find_content(tree: LexborHTMLParser, scanned: list[LexborNode] | None = None
     if body is None:
         return Content([], frozenset(), [])
     stop = frozenset(node.mem_id for node in (body, body.parent) if node is not None)
-    candidates, headings, others = _raw_scores(
+    candidates, headings, others, quotes = _raw_scores(
         body.css(SCANNED) if scanned is None else scanned, stop
     )
     if not candidates:
@@ -379,17 +402,31 @@ def find_content(tree: LexborHTMLParser, scanned: list[LexborNode] | None = None
     best = max(top, key=lambda c: c.score)
     story = _headline_article(best, headings, candidates)
     if story is not None:
-        floor = story.content * PROTECTED_SHARE
-        protected = frozenset(key for key, c in candidates.items() if c.content >= floor)
-        return Content([story.node], protected, headings, others)
+        return Content([story.node], _protected(story, candidates, quotes), headings, others)
     widened = _widen(best, top, candidates)
     parts = _split_parts(best, candidates, body) if widened is best else []
     if not parts:
         best = _only_child_up(widened, candidates)
         parts = _with_siblings(best, candidates)
+    return Content(parts, _protected(best, candidates, quotes), headings, others)
+
+
+def _protected(
+    best: _Candidate, candidates: dict[int, _Candidate], quotes: list[LexborNode]
+) -> frozenset[int]:
+    """The mem_ids of the elements never pruned as boilerplate: those whose paragraphs score
+    like a good share of the article, and the wrappers of quotations (an embedded post's
+    "social-embed" or "widget" box holds text the article quotes)."""
     floor = best.content * PROTECTED_SHARE
-    protected = frozenset(key for key, c in candidates.items() if c.content >= floor)
-    return Content(parts, protected, headings, others)
+    protected = {key for key, c in candidates.items() if c.content >= floor}
+    quoting: set[int] = set()
+    for quote in quotes:
+        # Stops at the first element already walked through: each is walked once.
+        parent: LexborNode | None = quote
+        while parent is not None and parent.mem_id not in quoting:
+            quoting.add(parent.mem_id)
+            parent = parent.parent
+    return frozenset(protected | quoting)
 
 
 def _headline_article(
@@ -590,6 +627,8 @@ def _prunable(
         boilerplate, heading, unseen = _marked(words)
         if unseen:
             return True
+        if tag == _A:
+            return False  # a link's class names its target ("textTag"), not boilerplate
         if not (boilerplate or (leading and heading)):
             return False
     return node.mem_id not in protected
@@ -727,6 +766,31 @@ def extract_body(
         block
         for block in text_blocks(content.roots, content.protected)
         # block.link_density, inlined (text_blocks makes no block without text)
-        if block.link_chars / len(block.text) <= MAX_LINK_DENSITY
+        if (block.link_chars / len(block.text) <= MAX_LINK_DENSITY or _cited(block))
+        and not (len(block.text) <= MAX_LABEL_CHARS and _is_label(block.text))
     ]
     return content, blocks
+
+
+def _cited(block: Block) -> bool:
+    """True for a link-dense block that is text all the same: a bare address the author
+    wrote out ("http://amzn.to/2iJFhRj", "www.example.com"; navigation links read as titles),
+    or a line of a quoted post (a tweet's text ending in its link)."""
+    if BARE_URL.match(block.text):
+        return True
+    if block.link_chars >= len(block.text):
+        return False
+    parent = block.node
+    for _ in range(MAX_QUOTE_CLIMB):
+        if parent is None:
+            break
+        if parent.tag_id == _BLOCKQUOTE:
+            return True
+        parent = parent.parent
+    return False
+
+
+@lru_cache(maxsize=1024)
+def _is_label(text: str) -> bool:
+    """True for the label of an ad slot or a page tool ("Advertisement", "Comments", "Tags")."""
+    return text.strip(LABEL_PUNCTUATION).casefold() in SLOT_LABELS

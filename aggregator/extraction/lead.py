@@ -16,7 +16,15 @@ from functools import lru_cache
 
 from selectolax.lexbor import LexborNode
 
-from aggregator.extraction.body import BOILERPLATE, JUNK_TAGS, Block, collapse_text, marks, tag_ids
+from aggregator.extraction.body import (
+    BOILERPLATE,
+    JUNK_TAGS,
+    Block,
+    collapse_text,
+    marks,
+    tag_ids,
+    text_blocks,
+)
 from aggregator.extraction.metadata import Candidate
 from aggregator.selectors import node_text
 
@@ -43,6 +51,10 @@ LEAD_BLOCKS = 3
 LEAD_LENGTH = (30, 1500)
 # How far up from a first block's element a lead-classed wrapper is looked for.
 MAX_WRAPPER_CLIMB = 3
+# Code inside a lead-classed element (whose text is then read without it), and the byline
+# and dateline that make it the headline's meta line instead.
+CODE_INSIDE = "script, style, noscript, template"
+DATELINE_INSIDE = "time, [class*=date], [class*=author], [class*=byline]"
 _WORD = re.compile(r"\w+")
 _JUNK_IDS = tag_ids(JUNK_TAGS)
 _DESCRIPTION_IDS = tag_ids(DESCRIPTION_TAGS)
@@ -213,6 +225,13 @@ def _hinted(nodes: list[LexborNode], title: str | None) -> list[str]:
         words = marks(node)
         if words and BOILERPLATE.search(words):
             continue
+        if node.css_first(CODE_INSIDE) is not None:
+            # A script's code is no text (an ad slot or a player named "lead").
+            text = " ".join(block.text for block in text_blocks(node))
+            if not LEAD_LENGTH[0] <= len(text) <= LEAD_LENGTH[1]:
+                continue
+        if node.css_first(DATELINE_INSIDE) is not None:
+            continue  # the headline's meta line (a "subhead" with author and date)
         found.append(text)
     return found
 
