@@ -4,4 +4,7 @@ import sys
 
 from aggregator.cli import main
 
-sys.exit(main())
+# Guarded: a worker process started by `spawn` (where there is no forkserver) imports the main
+# module again, and must not run the command line a second time.
+if __name__ == "__main__":
+    sys.exit(main())

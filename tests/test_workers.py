@@ -4,6 +4,7 @@ a worker that dies fails one call, not the run; workers do not outlive a killed 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -153,3 +154,22 @@ def test_posts_are_the_same_with_and_without_workers(tmp_path: Path, server: Tes
         assert result.returncode == 0, result.stdout + result.stderr
         written.append({p.name: p.read_bytes() for p in project.posts.glob("*.md")})
     assert written[0] and written[0] == written[1]
+
+
+def test_workers_start_with_spawn_where_there_is_no_forkserver(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # macOS and Windows have no forkserver: the workers are spawned afresh.
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+
+    async def go() -> None:
+        async with Workers(1) as workers:
+            assert await workers.start()
+            assert await workers.run(os.getpid, "x") != os.getpid()
+            # Spawned by this process itself (a forkserver's children are the forkserver's).
+            assert await workers.run(os.getppid, "x") == os.getpid()
+            page = next(iter(article_pages().items()))
+            call = partial(read_page, page[1], "text/html", page[0], None, TZ, NOW)
+            assert await workers.run(call, page[0]) == call()
+
+    asyncio.run(go())
