@@ -435,11 +435,14 @@ class Fetcher:
 
     async def _guard(self, url: str) -> None:
         """The address guard, applied to the URL actually requested (the mirror's, if any)."""
-        problem = url_problem(url)
-        if problem is not None:
-            raise BlockedURLError(url, problem)
-        target, _ = self._to_mirror(url)
-        if self.trusted and target.startswith(self.trusted):
+        target, mirrored = self._to_mirror(url)
+        trusted = bool(self.trusted) and target.startswith(self.trusted)
+        if mirrored or trusted:
+            # check_url judges the URL requested; the one asked for must be sound as well.
+            problem = url_problem(url)
+            if problem is not None:
+                raise BlockedURLError(url, problem)
+        if trusted:
             return
         await self.check_url(target)
         if self.allow_private_networks or not self._trusted_origins:

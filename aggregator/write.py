@@ -86,18 +86,7 @@ def write_post(posts_dir: Path, post: Post, filename: str | None = None) -> Writ
 def stage_post(posts_dir: Path, post: Post) -> Path:
     """Write a post to a new temporary file in the posts directory (durably; Jekyll ignores it)
     and return its path, for `place_posts` to give it its name once it is decided on."""
-    posts_dir.mkdir(parents=True, exist_ok=True)
-    temp = _temp_path(posts_dir)
-    try:
-        with temp.open("xb") as handle:
-            handle.write(post.content.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        raise
-    return temp
+    return _write_temp(posts_dir, post.content.encode("utf-8"))
 
 
 def post_head(post: Post) -> Post:
@@ -151,9 +140,21 @@ def _place_file(path: Path, staged: Path) -> WriteOutcome:
     return outcome
 
 
-def _temp_path(directory: Path) -> Path:
+def _write_temp(directory: Path, data: bytes) -> Path:
+    """A new temporary file in `directory` holding `data`, synced to disk; none on failure."""
+    directory.mkdir(parents=True, exist_ok=True)
     # The temporary name does not grow with the post's name, so it stays within 255 bytes too.
-    return directory / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}.md"
+    temp = directory / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}.md"
+    try:
+        with temp.open("xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+    return temp
 
 
 def _write_file(path: Path, content: str) -> WriteOutcome:
@@ -166,13 +167,8 @@ def _write_file(path: Path, content: str) -> WriteOutcome:
         outcome: WriteOutcome = "updated"
     except FileNotFoundError:
         outcome = "created"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_path(path.parent)
+    temp = _write_temp(path.parent, data)
     try:
-        with temp.open("xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         temp.replace(path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
