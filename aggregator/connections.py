@@ -28,6 +28,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 import httpcore
 import httpx
 
+from aggregator.streams import AsyncioBackend
+
 POOL_KEY = "aggregator.pool"
 """Request extension naming the pool to use: the host the per-host limit counts (the original
 host of a mirrored URL). Without it, the host of the URL requested."""
@@ -120,8 +122,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         *,
         trusted: Iterable[tuple[str, int]] = (),
     ):
-        # The project runs on asyncio only: AnyIOBackend is what httpcore's default picks there.
-        self._backend = backend or httpcore.AnyIOBackend()
+        self._backend = backend or AsyncioBackend()
         self._trusted = frozenset(trusted)
 
     async def connect_tcp(

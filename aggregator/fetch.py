@@ -49,6 +49,7 @@ from aggregator.connections import (
 )
 from aggregator.errors import BlockedURLError, FetchError
 from aggregator.robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsStore, agent_token
+from aggregator.streams import AsyncioBackend
 from aggregator.urls import join_url, url_problem
 
 log = logging.getLogger(__name__)
@@ -272,9 +273,9 @@ class Fetcher:
         self._trusted_origins = frozenset(origin_of(prefix) for prefix in trusted)
         """The (host, port) pairs of the trusted prefixes: connections to them are not checked."""
         backend = (
-            None
+            AsyncioBackend()
             if allow_private_networks
-            else GuardedBackend(httpcore.AnyIOBackend(), trusted=self._trusted_origins)
+            else GuardedBackend(AsyncioBackend(), trusted=self._trusted_origins)
         )
         self.max_bytes = max_bytes
         self.timeout = timeout
@@ -646,12 +647,12 @@ _PLAIN = {
 
 
 def _describe(exc: httpx.HTTPError) -> str:
-    """A readable reason: httpx's text, else its cause's, else a plain phrase for its class."""
+    """A readable reason: a plain phrase for the error's class, with httpx's text (or its
+    cause's) when there is one."""
     name = type(exc).__name__
     text = str(exc) or str(exc.__cause__ or exc.__context__ or "")
-    if text:
-        return f"{name}: {text}"
-    return f"{_PLAIN[name]} ({name})" if name in _PLAIN else name
+    detail = f"{name}: {text}" if text else name
+    return f"{_PLAIN[name]} ({detail})" if name in _PLAIN else detail
 
 
 def _relabel(exc: FetchError, url: str) -> FetchError:

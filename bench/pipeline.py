@@ -18,6 +18,7 @@ import asyncio
 import math
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -380,6 +381,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the project folder")
     parser.add_argument("--profile", type=Path, help="run 1 under cProfile, stats to this file")
     parser.add_argument(
+        "--wrap",
+        default="",
+        help="run 1 under this command, e.g. 'py-spy record -o run1.svg --'"
+        " or 'strace -c -f -o run1.strace'",
+    )
+    parser.add_argument(
         "--profile-rerun", type=Path, help="run 2 (all 304) under cProfile, stats to this file"
     )
     args = parser.parse_args(argv)
@@ -399,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         profile = ["-m", "cProfile", "-o", str(args.profile.resolve())] if args.profile else []
-        first = run_child([sys.executable, *profile, "-m", "aggregator", "fetch"], folder)
+        first = run_child(
+            [*shlex.split(args.wrap), sys.executable, *profile, "-m", "aggregator", "fetch"], folder
+        )
         first_requests = len(server.requests)
         first_max = max(server.max_in_flight.values(), default=0)
         server.max_in_flight.clear()
