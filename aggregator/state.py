@@ -182,6 +182,8 @@ class State:
         new post against thousands of stored ones must not read them all from SQLite each time."""
         self._published: list[str] = []
         self._fingerprints: list[StoredFingerprint] = []
+        self._fingerprinted: set[str] = set()
+        """The files of `_fingerprints`."""
         """The fingerprints of `_window` in the order of `fingerprints_between`, and their dates."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -347,16 +349,18 @@ class State:
             return
         if story.simhash is None and not story.title:
             return  # not stored (see _record_story)
-        for index, stored in enumerate(self._fingerprints):
-            if stored.file == file:
-                del self._fingerprints[index], self._published[index]
-                break
+        if file in self._fingerprinted:
+            for index, stored in enumerate(self._fingerprints):
+                if stored.file == file:
+                    del self._fingerprints[index], self._published[index]
+                    break
         published = _utc(story.published)
         if self._window[0] <= published <= self._window[1]:
             # After the equal dates, as SQLite orders a replaced row (a new rowid).
             index = bisect.bisect_right(self._published, published)
             self._published.insert(index, published)
             self._fingerprints.insert(index, StoredFingerprint(file, story.simhash, story.title))
+            self._fingerprinted.add(file)
 
     def _record_story(self, file: str, story: StoryRecord) -> None:
         self._db.executemany(
@@ -376,16 +380,24 @@ class State:
             )
 
     def post_for_keys(self, keys: Iterable[str]) -> str | None:
-        """The file of the post known under any of these canonical URLs (or plain URLs)."""
-        for key in keys:
-            row = self._db.execute(
-                "SELECT file FROM post_keys WHERE key = ?"
-                " UNION ALL SELECT file FROM posts WHERE url = ? LIMIT 1",
-                (key, key),
-            ).fetchone()
-            if row is not None:
-                return str(row[0])
-        return None
+        """The file of the post known under any of these canonical URLs (or plain URLs): the
+        first key's, if known, else the next one's."""
+        keys = list(keys)
+        if not keys:
+            return None
+        # One query for all the keys (a run asks for every entry): ranked by key, then table.
+        wanted = ", ".join("(?, ?)" for _ in keys)
+        row = self._db.execute(
+            f"WITH wanted (key, rank) AS (VALUES {wanted})"
+            " SELECT file FROM ("
+            "  SELECT wanted.rank, 0 AS source, post_keys.file FROM wanted"
+            "   JOIN post_keys ON post_keys.key = wanted.key"
+            "  UNION ALL SELECT wanted.rank, 1, posts.file FROM wanted"
+            "   JOIN posts ON posts.url = wanted.key"
+            " ) ORDER BY rank, source LIMIT 1",
+            [value for rank, key in enumerate(keys) for value in (key, rank)],
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def add_post_keys(self, file: str, keys: Iterable[str]) -> None:
         """Remember more canonical URLs for a post (a duplicate found under another URL)."""
@@ -416,6 +428,7 @@ class State:
             self._fingerprints = [
                 StoredFingerprint(str(f), h if h is None else int(h), t) for _, f, h, t in rows
             ]
+            self._fingerprinted = {stored.file for stored in self._fingerprints}
         first, last = _utc(start), _utc(end)
         return self._fingerprints[
             bisect.bisect_left(self._published, first) : bisect.bisect_right(self._published, last)

@@ -4,23 +4,27 @@ are none.
 
 A document that kills its worker (a native fault in a parser, the memory limit) then fails one
 entry or source, which is retried next run, instead of the whole run; new workers take the next
-documents. Workers stop with the run, and on their own within a second of the run's process dying.
+documents. Workers stop with the run, and on their own as soon as the run's process ends, however
+it ends: each reads its calls from a socket whose other end only the run holds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
-import threading
+import pickle
+import signal
+import socket
+import struct
 import time
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, tzinfo
-from pathlib import Path
-from typing import Protocol, TypeVar
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from aggregator.charset import decode_document
 from aggregator.config import ArticleRules
@@ -35,6 +39,10 @@ MAX_AUTO_WORKERS = 4
 START_AFTER = 8
 """Calls run in this process before the workers are started: a run with a few documents to read
 (a daemon's job for one source) is over before starting them (about 0.3 s of CPU) pays off."""
+START_TIMEOUT = 60.0
+"""Seconds a worker may take to start (importing the extractor, on a slow disk)."""
+STOP_TIMEOUT = 5.0
+"""Seconds the workers are given to exit once their channels are closed, before being killed."""
 
 
 T = TypeVar("T")
@@ -78,43 +86,119 @@ def auto_workers() -> int:
     return max(0, min(MAX_AUTO_WORKERS, cpus - 1))
 
 
-def _watch_parent(pid: int) -> None:
-    """In a worker: exit once the run's process `pid` is gone. A killed run cannot stop its
-    workers, and they would not notice: each holds both ends of its pipes (and its parent is
-    the forkserver, which in turn waits for them)."""
+def _serve(channel: socket.socket) -> None:
+    """A worker's life: run each call the run sends over `channel`, send back (True, result) or
+    (False, what it raised); exit when the run's end of the channel closes. That happens when
+    the run closes it or its process ends in any way (a zombie's sockets are closed too)."""
+    # Ctrl-C reaches the whole process group: the run stops its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    channel.sendall(_READY)
+    connection = multiprocessing.connection.Connection(channel.detach())
+    while True:
+        try:
+            call = pickle.loads(connection.recv_bytes())
+        except (EOFError, OSError):
+            os._exit(0)
+        try:
+            reply: tuple[bool, object] = (True, call())
+        except Exception as exc:
+            reply = (False, exc)
+        try:
+            data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # a result or an error that does not pickle: a bug
+            data = pickle.dumps((False, RuntimeError(f"cannot send back {reply[1]!r}: {exc!r}")))
+        connection.send_bytes(data)
 
-    def watch() -> None:
-        while _alive(pid):
-            time.sleep(0.5)
-        os._exit(0)
 
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+_READY = b"\x01"
+"""What a worker sends once it runs."""
 
 
-def _alive(pid: int) -> bool:
-    """True while process `pid` runs; a zombie (dead, not yet reaped by its parent) is gone."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's: running
-    try:
-        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc (not Linux): a zombie cannot be told from a live process
-    return state not in (b"Z", b"X")
+def _frame(data: bytes) -> list[bytes]:
+    """`data` framed as multiprocessing.connection.Connection.recv_bytes reads it."""
+    if len(data) > 0x7FFFFFFF:
+        return [struct.pack("!iQ", -1, len(data)), data]
+    return [struct.pack("!i", len(data)), data]
+
+
+class _Worker(asyncio.Protocol):
+    """The run's end of one worker's channel: calls are sent framed and pickled, and their
+    results come back in the order sent."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess):
+        self.process = process
+        self.transport: asyncio.WriteTransport | None = None
+        self.pending: collections.deque[tuple[asyncio.Future[Any], str]] = collections.deque()
+        self.alive = True
+        self._buffer = bytearray()
+
+    def send(self, call: Callable[[], T], url: str) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        assert self.transport is not None
+        self.transport.writelines(_frame(pickle.dumps(call, pickle.HIGHEST_PROTOCOL)))
+        self.pending.append((future, url))
+        return future
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        while len(buffer) >= 4:
+            (size,) = struct.unpack_from("!i", buffer)
+            start = 4
+            if size == -1:
+                if len(buffer) < 12:
+                    return
+                (size,) = struct.unpack_from("!Q", buffer, 4)
+                start = 12
+            if len(buffer) < start + size:
+                return
+            reply = memoryview(buffer)[start : start + size]
+            try:
+                ok, value = pickle.loads(reply)
+            except Exception as exc:
+                ok, value = False, RuntimeError(f"cannot read a worker's reply: {exc!r}")
+            finally:
+                reply.release()
+            del buffer[: start + size]
+            future, _ = self.pending.popleft()
+            if not future.done():
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.alive = False
+        while self.pending:
+            future, url = self.pending.popleft()
+            if not future.done():
+                future.set_exception(
+                    WorkerError(url, "the worker process reading it died; will retry next run")
+                )
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
 
 class Workers:
     """Runs pure calls in `workers` processes (0: in this process). The workers are started off
     the event loop once more than START_AFTER calls were made; calls made until they run, run
-    here. Use as an async context manager, or call aclose()."""
+    here. Use as an async context manager, or call aclose().
+
+    Each worker has a socket of its own, which the event loop reads: no threads or locks stand
+    between a call and its worker, and a worker sees the run end (or die) as the socket's end.
+    """
 
     def __init__(self, workers: int):
         self.workers = max(0, workers)
-        self._pool: ProcessPoolExecutor | None = None
-        self._starting: asyncio.Future[ProcessPoolExecutor | None] | None = None
+        self._running: list[_Worker] = []
+        self._starting: asyncio.Future[list[_Worker]] | None = None
+        self._stopped: list[_Worker] = []
         self._calls = 0
 
     async def __aenter__(self) -> Workers:
@@ -126,76 +210,114 @@ class Workers:
     async def start(self) -> bool:
         """Start the workers now rather than on first use, and wait for them: True when they
         run (False with none configured, or when this system cannot start them)."""
-        if self._pool is None and self.workers:
+        if not self._running and self.workers:
             self._begin_start()
             assert self._starting is not None
             self._started(await self._starting)
-        return self._pool is not None
+        return bool(self._running)
 
     async def run(self, call: Callable[[], T], url: str) -> T:
         """The result of `call` (a function and its arguments, picklable, such as a
         functools.partial of a module's function), or what it raised; WorkerError naming `url`
         when its worker died."""
         self._calls += 1
-        if self._pool is None and self.workers and self._calls > START_AFTER:
+        if not self._running and self.workers and self._calls > START_AFTER:
             self._begin_start()
             assert self._starting is not None
             if self._starting.done():
                 self._started(self._starting.result())
-        pool = self._pool
-        if pool is None:
+        worker = min(self._running, key=lambda w: len(w.pending), default=None)
+        if worker is None:
             return call()
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, call)
-        except BrokenProcessPool:
-            if self._pool is pool:
-                self._pool = None  # the next call starts new workers
-                pool.shutdown(wait=False, cancel_futures=True)
-            raise WorkerError(
-                url, "the worker process reading it died; will retry next run"
-            ) from None
+            return await worker.send(call, url)
+        finally:
+            if not worker.alive and worker in self._running:
+                # The next call starts new workers once none is left; meanwhile, this process.
+                self._running.remove(worker)
+                self._stopped.append(worker)
 
     def _begin_start(self) -> None:
         if self._starting is None:
-            self._starting = asyncio.ensure_future(asyncio.to_thread(self._start))
+            self._starting = asyncio.ensure_future(self._start())
 
-    def _started(self, pool: ProcessPoolExecutor | None) -> None:
+    def _started(self, workers: list[_Worker]) -> None:
         self._starting = None
-        self._pool = pool
-        if pool is None:
-            self.workers = 0  # they could not start (see _start): this process it is
+        self._running = workers
+        if not workers:
+            self.workers = 0  # they could not start (see _spawn): this process it is
 
-    def _start(self) -> ProcessPoolExecutor | None:
-        """New workers, running (in a thread: starting them blocks for a while); None when this
-        system cannot start them."""
+    async def _start(self) -> list[_Worker]:
+        """New workers, running; none when this system cannot start them."""
+        spawned = await asyncio.to_thread(self._spawn)
+        loop = asyncio.get_running_loop()
+        workers = []
+        for process, channel in spawned:
+            _, worker = await loop.connect_accepted_socket(partial(_Worker, process), channel)
+            workers.append(worker)
+        return workers
+
+    def _spawn(self) -> list[tuple[multiprocessing.process.BaseProcess, socket.socket]]:
+        """Start the worker processes and wait until each runs (in a thread: this blocks for a
+        while): each with the run's end of its channel; none when this system cannot start
+        them."""
         # Not fork: this process runs threads (the event loop's executor), which fork copies badly.
         methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-        pool = None
+        context = (
+            multiprocessing.get_context("forkserver")
+            if "forkserver" in methods
+            else multiprocessing.get_context("spawn")
+        )
+        spawned: list[tuple[multiprocessing.process.BaseProcess, socket.socket]] = []
         try:
             if isinstance(context, multiprocessing.context.ForkServerContext):
                 context.set_forkserver_preload(["aggregator.workers"])
-            pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=context,
-                initializer=_watch_parent,
-                initargs=(os.getpid(),),
-            )
-            # One task each, all at once: a worker is started for each while none is idle.
-            for started in [pool.submit(os.getpid) for _ in range(self.workers)]:
-                started.result()
+            for number in range(self.workers):
+                ours, theirs = socket.socketpair()
+                process = context.Process(
+                    target=_serve, args=(theirs,), name=f"aggregator-worker-{number}", daemon=True
+                )
+                spawned.append((process, ours))
+                try:
+                    process.start()
+                finally:
+                    theirs.close()
+            for started, channel in spawned:
+                channel.settimeout(START_TIMEOUT)
+                if channel.recv(1) != _READY:
+                    raise RuntimeError(f"{started.name} exited as it started")
+                channel.setblocking(False)
         except Exception as exc:  # no processes here (limits, sandbox), or they die at once
             log.warning("cannot start worker processes (%r); working in this process", exc)
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
-            return None
-        return pool
+            _stop(spawned)
+            return []
+        return spawned
 
     async def aclose(self) -> None:
-        """Stop the workers."""
+        """Stop the workers: their channels closed, they exit; waited for."""
         if self._starting is not None:
-            self._pool = self._pool or await self._starting
+            self._running = self._running or await self._starting
             self._starting = None
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+        workers, self._running = self._running + self._stopped, []
+        self._stopped = []
+        for worker in workers:
+            worker.close()
+        if workers:
+            await asyncio.to_thread(_stop, [(worker.process, None) for worker in workers])
+
+
+def _stop(
+    workers: Sequence[tuple[multiprocessing.process.BaseProcess, socket.socket | None]],
+) -> None:
+    """Close the channels, and wait for the processes to exit (killed past STOP_TIMEOUT)."""
+    for _, channel in workers:
+        if channel is not None:
+            channel.close()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for process, _ in workers:
+        if process.pid is None:
+            continue  # never started
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.exitcode is None:
+            process.kill()
+            process.join()

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,7 @@ from aggregator.extraction import extract  # noqa: E402
 from aggregator.fetch import Fetcher, Page  # noqa: E402
 from aggregator.render import render_post  # noqa: E402
 from aggregator.sources.feed import parse_feed  # noqa: E402
+from aggregator.write import place_posts, stage_post  # noqa: E402
 from tests.conftest import article_pages  # noqa: E402
 from tests.server import Response, TestServer  # noqa: E402
 
@@ -284,9 +286,11 @@ def extraction_cpu(bodies: list[bytes], repeat: int = 3) -> float:
     return sum(cost[id(body)] for body in bodies)
 
 
-def stages_cpu(sources: int, articles: int, bodies: list[bytes]) -> dict[str, float]:
-    """CPU seconds of the other pure stages of run 1, redone in-process on the same feeds and
-    pages: parsing the feeds, fingerprinting each article (dedup) and rendering each post."""
+def stages_cpu(sources: int, articles: int, bodies: list[bytes], folder: Path) -> dict[str, float]:
+    """CPU seconds of the other stages of run 1, redone in-process on the same feeds and pages:
+    parsing the feeds, fingerprinting each article (dedup), rendering each post, and writing the
+    post files as the run does (each to a synced temporary file, then renamed in batches of 50
+    with one directory sync), in a folder beside the run's, on the same file system."""
     settings = Settings()
     now = datetime.now(UTC)
     started = time.process_time()
@@ -300,13 +304,14 @@ def stages_cpu(sources: int, articles: int, bodies: list[bytes]) -> dict[str, fl
         if id(body) not in pages:
             pages[id(body)] = extract(body, "https://x.example/a.html")
     fingerprint_cpu = render_cpu = 0.0
+    posts = []
     for entry, body in zip((e for feed in feeds for e in feed), bodies, strict=False):
         article = pages[id(body)]
         started = time.process_time()
         fingerprint(article.title or entry.title, article.text)
         fingerprint_cpu += time.process_time() - started
         started = time.process_time()
-        render_post(
+        post = render_post(
             entry,
             article,
             topic=None,
@@ -316,7 +321,22 @@ def stages_cpu(sources: int, articles: int, bodies: list[bytes]) -> dict[str, fl
             fallback_date=now,
         )
         render_cpu += time.process_time() - started
-    return {"feeds": feeds_cpu, "fingerprints": fingerprint_cpu, "rendering": render_cpu}
+        posts.append(post)
+    posts_dir = folder / "posts"
+    started = time.process_time()
+    for first in range(0, len(posts), 50):
+        batch = posts[first : first + 50]
+        staged = [stage_post(posts_dir, post) for post in batch]
+        place_posts(
+            posts_dir, [(p.filename, f, None, []) for p, f in zip(batch, staged, strict=True)]
+        )
+    files_cpu = time.process_time() - started
+    return {
+        "feeds": feeds_cpu,
+        "fingerprints": fingerprint_cpu,
+        "rendering": render_cpu,
+        "post files (write, fsync, rename)": files_cpu,
+    }
 
 
 def naive_baseline(server: TestServer, sources: int, articles: int) -> float:
@@ -378,6 +398,13 @@ def main(argv: list[str] | None = None) -> int:
         default=2,
         help="sources the naive loop fetches; its time is scaled to all N (0: skip)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="run 1 this many times, each from a new project; the CPU split is of the run that"
+        " took least CPU (default 3)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the project folder")
     parser.add_argument("--profile", type=Path, help="run 1 under cProfile, stats to this file")
     parser.add_argument(
@@ -406,27 +433,47 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         profile = ["-m", "cProfile", "-o", str(args.profile.resolve())] if args.profile else []
-        first = run_child(
-            [*shlex.split(args.wrap), sys.executable, *profile, "-m", "aggregator", "fetch"], folder
-        )
-        first_requests = len(server.requests)
-        first_max = max(server.max_in_flight.values(), default=0)
+        firsts: list[Child] = []
+        first_max = 0
+        for attempt in range(max(1, args.repeat)):
+            if attempt:  # each run 1 starts from a new project: no state, no posts
+                shutil.rmtree(folder)
+                folder.mkdir()
+                write_config(folder, server, n, args)
+            before = len(server.requests)
+            server.max_in_flight.clear()
+            firsts.append(
+                run_child(
+                    [
+                        *shlex.split(args.wrap),
+                        sys.executable,
+                        *profile,
+                        "-m",
+                        "aggregator",
+                        "fetch",
+                    ],
+                    folder,
+                )
+            )
+            first_requests = len(server.requests) - before
+            first_max = max(first_max, *server.max_in_flight.values(), 0)
+        # CPU time is what the machine's other tenants inflate: the run that took least is the
+        # one least disturbed.
+        first = min(firsts, key=lambda run: run.all_cpu)
+        mark = len(server.requests)
         server.max_in_flight.clear()
-        profile = (
-            ["-m", "cProfile", "-o", str(args.profile_rerun.resolve())]
-            if args.profile_rerun
-            else []
-        )
         second = run_child([sys.executable, *profile, "-m", "aggregator", "fetch"], folder)
-        second_requests = len(server.requests) - first_requests
-        second_robots = sum(
-            path.endswith("/robots.txt") for path, _ in server.requests[first_requests:]
-        )
+        second_requests = len(server.requests) - mark
+        second_robots = sum(path.endswith("/robots.txt") for path, _ in server.requests[mark:])
         second_max = max(server.max_in_flight.values(), default=0)
         written = len(list((folder / "posts").glob("*.md")))
 
         extraction = extraction_cpu(bodies)
-        stages = stages_cpu(n, m, bodies)
+        files = Path(tempfile.mkdtemp(prefix="bench-files-", dir=folder.parent))
+        try:
+            stages = stages_cpu(n, m, bodies, files)
+        finally:
+            shutil.rmtree(files)
         per_get = http_cpu(server, n, m, args)
         baseline = None
         if args.baseline_sources > 0:
@@ -452,7 +499,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|")
     print(f"| start-up (`aggregator --version`, best of 3) | {startup.wall:.2f} s wall |")
     print(f"| run 1: {total_line(first.stdout)} | exit {first.returncode} |")
-    print(f"| run 1 wall | {first.wall:.2f} s |")
+    walls = ", ".join(f"{run.wall:.2f}" for run in firsts)
+    print(f"| run 1 wall | {first.wall:.2f} s{f' (runs: {walls} s)' if len(firsts) > 1 else ''} |")
     print(f"| lower bound (limits + latency) | {bound:.2f} s |")
     print(f"| run 1 wall / bound | {first.wall / bound:.2f} |")
     print(f"| (run 1 wall - start-up) / bound | {(first.wall - startup.wall) / bound:.2f} |")
@@ -461,7 +509,11 @@ def main(argv: list[str] | None = None) -> int:
         f"| most requests at once to one host (server-side) | {first_max}"
         f" (limit {args.per_host}){' **OVER THE LIMIT**' if first_max > args.per_host else ''} |"
     )
-    print(f"| CPU per article, all processes | {first.all_cpu / articles * 1000:.2f} ms |")
+    cpus = ", ".join(f"{run.all_cpu / articles * 1000:.2f}" for run in firsts)
+    print(
+        f"| CPU per article, all processes | {first.all_cpu / articles * 1000:.2f} ms"
+        f"{f' (least of runs: {cpus} ms)' if len(firsts) > 1 else ''} |"
+    )
     print(
         f"| - in the main process | {first.cpu / articles * 1000:.2f} ms"
         f" ({first.system / articles * 1000:.2f} ms of it system time) |"
@@ -486,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         f" {first_requests} GETs) | {http / articles * 1000:.2f} ms |"
     )
     print(
-        "|   - the remainder (event loop, state, writes, the pipeline) |"
+        "|   - the remainder (event loop, state, worker calls, the pipeline) |"
         f" {others / articles * 1000:.2f} ms |"
     )
     print(
