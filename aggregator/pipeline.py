@@ -34,7 +34,7 @@ from aggregator.write import (
     place_posts,
     post_head,
     remove_stale_temps,
-    stage_post,
+    stage_posts,
     write_post,
 )
 
@@ -134,6 +134,9 @@ class Run:
         self._queued: list[_Write] = []
         """Posts decided on, waiting for the writer task (`_writer`)."""
         self._writer: asyncio.Future[None] | None = None
+        self._to_stage: list[tuple[Post, asyncio.Future[Path]]] = []
+        """Posts to write to temporary files, waiting for the stager task (`_stager`)."""
+        self._stager: asyncio.Future[None] | None = None
 
     async def run(self, sources: Sequence[Source]) -> list[SourceReport]:
         """Run the sources concurrently; reports in the order given.
@@ -404,7 +407,7 @@ class Run:
         staged = None
         if not self.dry_run:
             try:
-                staged = await asyncio.to_thread(stage_post, self.config.posts_dir, post)
+                staged = await self._stage(post)
             except OSError as exc:
                 self._write_failed(source, entry, report, post.filename, exc)
                 return None
@@ -531,6 +534,34 @@ class Run:
         self._remember(filename, story)
         self._tag_echoes(filename, story)
         return _Write(source, entry, report, outcome, story, post, filename, staged)
+
+    async def _stage(self, post: Post) -> Path:
+        """The post written to a temporary file (write.stage_post) by the stager task, along
+        with the others rendered meanwhile: one trip to a thread for them all."""
+        staged: asyncio.Future[Path] = asyncio.get_running_loop().create_future()
+        self._to_stage.append((post, staged))
+        if self._stager is None or self._stager.done():
+            self._stager = asyncio.ensure_future(self._stage_queued())
+        return await staged
+
+    async def _stage_queued(self) -> None:
+        while self._to_stage:
+            batch, self._to_stage = self._to_stage, []
+            results: Sequence[Path | Exception]
+            try:
+                results = await asyncio.to_thread(
+                    stage_posts, self.config.posts_dir, [post for post, _ in batch]
+                )
+            except Exception as exc:  # a bug: these entries fail (and are retried next run)
+                results = [exc] * len(batch)
+            for (_, staged), result in zip(batch, results, strict=True):
+                if staged.cancelled():
+                    if isinstance(result, Path):
+                        result.unlink(missing_ok=True)
+                elif isinstance(result, Path):
+                    staged.set_result(result)
+                else:
+                    staged.set_exception(result)
 
     def _queue_write(self, write: _Write) -> None:
         """Have a decided post written by the writer task, with the others waiting then."""

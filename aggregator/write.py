@@ -89,6 +89,17 @@ def stage_post(posts_dir: Path, post: Post) -> Path:
     return _write_temp(posts_dir, post.content.encode("utf-8"))
 
 
+def stage_posts(posts_dir: Path, posts: list[Post]) -> list[Path | OSError]:
+    """stage_post for each post: its temporary file, or the error that stopped it."""
+    staged: list[Path | OSError] = []
+    for post in posts:
+        try:
+            staged.append(stage_post(posts_dir, post))
+        except OSError as exc:
+            staged.append(exc)
+    return staged
+
+
 def post_head(post: Post) -> Post:
     """The post cut after the line linking its article: what `free_filename` reads of it."""
     match = _LINKED_URL.match(post.content)
