@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from hashlib import blake2b
 from typing import Protocol
 
-from aggregator.render import fold_ascii
+from aggregator.render import fold_ascii, fold_ascii_bytes
 
 BITS = 64
 SHINGLE_WORDS = 3
@@ -31,25 +31,9 @@ _SIGN = 1 << (BITS - 1)
 _HASHER = blake2b(digest_size=8)
 
 
-class _FoldTable(dict[int, str]):
-    """Code point -> its `fold_ascii`, lower-cased; filled on first sight of each character.
-
-    Folding a text character by character is exact: NFKD decomposes each character on its own,
-    and its reordering only moves combining marks, which the fold drops.
-    """
-
-    def __missing__(self, code: int) -> str:
-        folded = fold_ascii(chr(code)).lower()
-        self[code] = folded
-        return folded
-
-
-_FOLD = _FoldTable()
-
-
 def words(text: str) -> list[str]:
     """Lower-case ASCII words of a text, Vietnamese folded (Đà Nẵng -> da, nang)."""
-    return _WORD.findall(text.translate(_FOLD))
+    return _WORD.findall(fold_ascii(text).lower())
 
 
 def simhash(text: str) -> int | None:
@@ -59,7 +43,7 @@ def simhash(text: str) -> int | None:
     bit k of the SimHash is set when more than half of the shingles (repeats included) have it
     set. The values are stored in state files: any change to them must keep them the same.
     """
-    tokens = _WORD_BYTES.findall(text.translate(_FOLD).encode("ascii"))
+    tokens = _WORD_BYTES.findall(fold_ascii_bytes(text).lower())
     if len(tokens) < MIN_WORDS:
         return None
     # Shingles are hashed and their bits counted in C: the hashes packed into one bytes object,

@@ -64,13 +64,15 @@ _DIGEST_SUFFIX = re.compile(r"-[0-9a-f]{8}$")
 
 def fold_ascii(text: str) -> str:
     """Vietnamese (and other Latin) text folded to ASCII: đ -> d, tones and marks dropped."""
+    return fold_ascii_bytes(text).decode("ascii")
+
+
+def fold_ascii_bytes(text: str) -> bytes:
+    """fold_ascii, as bytes."""
+    # The marks NFKD splits off (combining characters) are not ASCII: the encoding drops them
+    # with every other character that has no ASCII form.
     text = text.replace("đ", "d").replace("Đ", "D")
-    decomposed = unicodedata.normalize("NFKD", text)
-    return (
-        "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-        .encode("ascii", "ignore")
-        .decode("ascii")
-    )
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore")
 
 
 def slugify(text: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections import Counter
 
 from hypothesis import example, given, settings
@@ -19,8 +20,26 @@ from tests.conftest import article_pages
 _WORD = re.compile(r"[a-z0-9]+")
 
 
+def reference_fold(text: str) -> str:
+    """fold_ascii as first written: marks dropped one by one, then what is not ASCII."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    kept = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return kept.encode("ascii", "ignore").decode("ascii")
+
+
 def reference_words(text: str) -> list[str]:
-    return _WORD.findall(fold_ascii(text).lower())
+    return _WORD.findall(reference_fold(text).lower())
+
+
+def test_fold_ascii_is_the_first_definition_for_every_character() -> None:
+    # Surrogates included: a page decoded with errors may hold lone ones.
+    every = [chr(code) for code in range(0x110000)]
+    assert [fold_ascii(ch) for ch in every] == [reference_fold(ch) for ch in every]
+
+
+@given(st.text())
+def test_fold_ascii_is_the_first_definition_for_any_text(text: str) -> None:
+    assert fold_ascii(text) == reference_fold(text)
 
 
 def reference_simhash(text: str) -> int | None:
