@@ -13,7 +13,7 @@ import asyncio
 import socket
 import ssl
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import httpcore
@@ -212,17 +212,10 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, protocol = await loop.create_connection(
-                    _Protocol, host, port, local_addr=(local_address, 0) if local_address else None
-                )
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"timed out connecting to {host} port {port}") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        return _stream(transport, protocol, socket_options)
+        opening = asyncio.get_running_loop().create_connection(
+            _Protocol, host, port, local_addr=(local_address, 0) if local_address else None
+        )
+        return await _open(opening, timeout, f"{host} port {port}", socket_options)
 
     async def connect_unix_socket(
         self,
@@ -230,25 +223,28 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, protocol = await loop.create_unix_connection(_Protocol, path)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"timed out connecting to {path}") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        return _stream(transport, protocol, socket_options)
+        opening = asyncio.get_running_loop().create_unix_connection(_Protocol, path)
+        return await _open(opening, timeout, path, socket_options)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
-def _stream(
-    transport: asyncio.BaseTransport,
-    protocol: _Protocol,
+async def _open(
+    opening: Coroutine[Any, Any, tuple[asyncio.BaseTransport, _Protocol]],
+    timeout: float | None,
+    target: str,
     socket_options: Iterable[httpcore.SOCKET_OPTION] | None,
 ) -> AsyncioStream:
+    """The stream of a connection being opened (`target` names it in errors), within `timeout`
+    seconds, with `socket_options` applied."""
+    try:
+        async with asyncio.timeout(timeout):
+            transport, protocol = await opening
+    except TimeoutError:
+        raise httpcore.ConnectTimeout(f"timed out connecting to {target}") from None
+    except OSError as exc:
+        raise httpcore.ConnectError(str(exc)) from exc
     assert isinstance(transport, asyncio.Transport)
     raw: socket.socket | None = transport.get_extra_info("socket")
     if raw is not None:

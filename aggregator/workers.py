@@ -133,6 +133,8 @@ class _Worker(asyncio.Protocol):
         self._buffer = bytearray()
 
     def send(self, call: Callable[[], T], url: str) -> asyncio.Future[T]:
+        if not self.alive:
+            raise WorkerError(url, "the worker process reading it died; will retry next run")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         assert self.transport is not None
         self.transport.writelines(_frame(pickle.dumps(call, pickle.HIGHEST_PROTOCOL)))
@@ -210,6 +212,7 @@ class Workers:
     async def start(self) -> bool:
         """Start the workers now rather than on first use, and wait for them: True when they
         run (False with none configured, or when this system cannot start them)."""
+        self._forget_dead()
         if not self._running and self.workers:
             self._begin_start()
             assert self._starting is not None
@@ -221,6 +224,7 @@ class Workers:
         functools.partial of a module's function), or what it raised; WorkerError naming `url`
         when its worker died."""
         self._calls += 1
+        self._forget_dead()
         if not self._running and self.workers and self._calls > START_AFTER:
             self._begin_start()
             assert self._starting is not None
@@ -229,13 +233,15 @@ class Workers:
         worker = min(self._running, key=lambda w: len(w.pending), default=None)
         if worker is None:
             return call()
-        try:
-            return await worker.send(call, url)
-        finally:
-            if not worker.alive and worker in self._running:
-                # The next call starts new workers once none is left; meanwhile, this process.
-                self._running.remove(worker)
-                self._stopped.append(worker)
+        return await worker.send(call, url)
+
+    def _forget_dead(self) -> None:
+        """Stop sending calls to workers that died. Once none is left, the next call starts
+        new ones; meanwhile calls run in this process."""
+        dead = [worker for worker in self._running if not worker.alive]
+        for worker in dead:
+            self._running.remove(worker)
+            self._stopped.append(worker)
 
     def _begin_start(self) -> None:
         if self._starting is None:

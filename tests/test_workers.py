@@ -77,6 +77,24 @@ def test_a_worker_that_dies_fails_its_call_and_new_workers_take_the_next() -> No
     asyncio.run(go())
 
 
+def test_a_worker_killed_between_calls_gets_no_more_calls() -> None:
+    async def go() -> None:
+        async with Workers(1) as workers:
+            assert await workers.start()
+            first = await workers.run(os.getpid, "x")
+            os.kill(first, signal.SIGKILL)
+            await asyncio.sleep(0.5)  # the run sees its socket end
+            # Not sent to the dead worker (it would never answer): here, until new ones run.
+            assert await asyncio.wait_for(workers.run(os.getpid, "x"), 10) == os.getpid()
+            assert await workers.start()
+            assert await asyncio.wait_for(workers.run(os.getpid, "x"), 10) not in (
+                first,
+                os.getpid(),
+            )
+
+    asyncio.run(go())
+
+
 def test_no_workers_means_this_process() -> None:
     async def go() -> None:
         async with Workers(0) as workers:
