@@ -96,18 +96,21 @@ def _serve(channel: socket.socket) -> None:
     connection = multiprocessing.connection.Connection(channel.detach())
     while True:
         try:
-            call = pickle.loads(connection.recv_bytes())
+            message = connection.recv_bytes()
         except (EOFError, OSError):
             os._exit(0)
         try:
-            reply: tuple[bool, object] = (True, call())
+            reply: tuple[bool, object] = (True, pickle.loads(message)())
         except Exception as exc:
             reply = (False, exc)
         try:
             data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # a result or an error that does not pickle: a bug
             data = pickle.dumps((False, RuntimeError(f"cannot send back {reply[1]!r}: {exc!r}")))
-        connection.send_bytes(data)
+        try:
+            connection.send_bytes(data)
+        except OSError:  # the run is gone
+            os._exit(0)
 
 
 _READY = b"\x01"
