@@ -36,6 +36,7 @@ from aggregator.models import SourceReport
 from aggregator.pipeline import fetch_sources, post_url
 from aggregator.publish import publish_posts
 from aggregator.state import State, path_or_memory
+from aggregator.workers import CallCpu
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -266,6 +267,7 @@ def _run_fetch(args: argparse.Namespace, config: Config) -> int:
     live = (
         args.log_format == "text" and verbosity > console.QUIET and console.is_terminal(sys.stderr)
     )
+    cpu = CallCpu()
     if live:
         with console.LiveProgress.on(terminal) as progress:
             reports = asyncio.run(
@@ -274,11 +276,14 @@ def _run_fetch(args: argparse.Namespace, config: Config) -> int:
                     sources,
                     dry_run=args.dry_run,
                     events=console.FanOut([*events, progress]),
+                    cpu=cpu,
                 )
             )
     else:
         fan = console.FanOut(events) if events else None
-        reports = asyncio.run(fetch_sources(config, sources, dry_run=args.dry_run, events=fan))
+        reports = asyncio.run(
+            fetch_sources(config, sources, dry_run=args.dry_run, events=fan, cpu=cpu)
+        )
     code = EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED
     code = code if _publish(args, config, reports) else EXIT_FAILED
     console.print_summary(reports, dry_run=args.dry_run, verbosity=verbosity, out=sys.stdout)
@@ -290,6 +295,7 @@ def _run_fetch(args: argparse.Namespace, config: Config) -> int:
             finished=datetime.now(UTC),
             dry_run=args.dry_run,
             exit_code=code,
+            cpu=cpu,
         )
         console.write_json(args.report, report)
     return code

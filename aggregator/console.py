@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
@@ -21,6 +21,9 @@ from rich.table import Table
 
 from aggregator.events import Outcome
 from aggregator.models import SourceReport
+
+if TYPE_CHECKING:
+    from aggregator.workers import CallCpu
 
 REPORT_VERSION = 1
 
@@ -333,8 +336,10 @@ def run_report(
     finished: datetime,
     dry_run: bool,
     exit_code: int,
+    cpu: CallCpu | None = None,
 ) -> dict[str, Any]:
-    """The JSON run report (schema in the README, `version` bumped on incompatible changes)."""
+    """The JSON run report (schema in the README, `version` bumped on incompatible changes);
+    `cpu`: what reading the documents took."""
     return {
         "version": REPORT_VERSION,
         "command": command,
@@ -348,6 +353,12 @@ def run_report(
             {**report_counts(r), "problems": list(r.problems), "written": list(r.written)}
             for r in reports
         ],
+        "reading": {
+            name: {"calls": cpu.calls[name], "cpu_seconds": round(seconds, 3)}
+            for name, seconds in cpu.seconds.items()
+        }
+        if cpu is not None
+        else {},
     }
 
 

@@ -28,7 +28,7 @@ from aggregator.robots import RobotsStore
 from aggregator.sources import read_source
 from aggregator.state import State, StoryRecord, path_or_memory
 from aggregator.urls import canonical_url, same_site
-from aggregator.workers import Offload, Workers, auto_workers, inline, read_page
+from aggregator.workers import CallCpu, Offload, Workers, auto_workers, inline, read_page
 from aggregator.write import (
     free_filename,
     place_posts,
@@ -869,8 +869,10 @@ async def fetch_sources(
     dry_run: bool = False,
     now: datetime | None = None,
     events: RunEvents | None = None,
+    cpu: CallCpu | None = None,
 ) -> list[SourceReport]:
-    """One pass over the given sources: the `aggregator fetch` job."""
+    """One pass over the given sources: the `aggregator fetch` job. `cpu`, when given, gets the
+    CPU spent reading documents (pages extracted, feeds parsed), in workers or here."""
     if config.posts_dir.exists() and not config.posts_dir.is_dir():
         raise ConfigError(str(config.path), f"{config.posts_dir} is not a folder", key="posts_dir")
     if not dry_run:
@@ -884,7 +886,11 @@ async def fetch_sources(
             open_workers(config) as workers,
         ):
             run = Run(config, fetcher, state, dry_run, now, events or NoEvents(), workers.run)
-            return await run.run(sources)
+            try:
+                return await run.run(sources)
+            finally:
+                if cpu is not None:
+                    cpu.update(workers.cpu)
 
 
 async def post_url(

@@ -22,6 +22,7 @@ import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from functools import partial
 from typing import Any, Protocol, TypeVar
@@ -99,14 +100,17 @@ def _serve(channel: socket.socket) -> None:
             message = connection.recv_bytes()
         except (EOFError, OSError):
             os._exit(0)
+        started = time.thread_time()
         try:
-            reply: tuple[bool, object] = (True, pickle.loads(message)())
+            reply: tuple[bool, object, float] = (True, pickle.loads(message)(), 0.0)
         except Exception as exc:
-            reply = (False, exc)
+            reply = (False, exc, 0.0)
+        reply = (*reply[:2], time.thread_time() - started)
         try:
             data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # a result or an error that does not pickle: a bug
-            data = pickle.dumps((False, RuntimeError(f"cannot send back {reply[1]!r}: {exc!r}")))
+            error = RuntimeError(f"cannot send back {reply[1]!r}: {exc!r}")
+            data = pickle.dumps((False, error, reply[2]))
         try:
             connection.send_bytes(data)
         except OSError:  # the run is gone
@@ -124,15 +128,39 @@ def _frame(data: bytes) -> list[bytes]:
     return [struct.pack("!i", len(data)), data]
 
 
+@dataclass
+class CallCpu:
+    """CPU seconds spent in the calls run (in a worker or here), and how many, by the name of
+    the function called (read_page: decoding and extracting pages; parse_feed, ...)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def add(self, name: str, seconds: float, calls: int = 1) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        self.calls[name] = self.calls.get(name, 0) + calls
+
+    def update(self, other: CallCpu) -> None:
+        for name, seconds in other.seconds.items():
+            self.add(name, seconds, other.calls[name])
+
+
+def _name(call: Callable[[], object]) -> str:
+    function = call.func if isinstance(call, partial) else call
+    return str(getattr(function, "__name__", type(function).__name__))
+
+
 class _Worker(asyncio.Protocol):
     """The run's end of one worker's channel: calls are sent framed and pickled, and their
     results come back in the order sent."""
 
-    def __init__(self, process: multiprocessing.process.BaseProcess):
+    def __init__(self, process: multiprocessing.process.BaseProcess, cpu: CallCpu):
         self.process = process
         self.transport: asyncio.WriteTransport | None = None
-        self.pending: collections.deque[tuple[asyncio.Future[Any], str]] = collections.deque()
+        self.pending: collections.deque[tuple[asyncio.Future[Any], str, str]] = collections.deque()
+        """(future, URL, function name) of each call sent, in order."""
         self.alive = True
+        self._cpu = cpu
         self._buffer = bytearray()
 
     def send(self, call: Callable[[], T], url: str) -> asyncio.Future[T]:
@@ -141,7 +169,7 @@ class _Worker(asyncio.Protocol):
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         assert self.transport is not None
         self.transport.writelines(_frame(pickle.dumps(call, pickle.HIGHEST_PROTOCOL)))
-        self.pending.append((future, url))
+        self.pending.append((future, url, _name(call)))
         return future
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -163,13 +191,14 @@ class _Worker(asyncio.Protocol):
                 return
             reply = memoryview(buffer)[start : start + size]
             try:
-                ok, value = pickle.loads(reply)
+                ok, value, seconds = pickle.loads(reply)
             except Exception as exc:
-                ok, value = False, RuntimeError(f"cannot read a worker's reply: {exc!r}")
+                ok, value, seconds = False, RuntimeError(f"cannot read a reply: {exc!r}"), 0.0
             finally:
                 reply.release()
             del buffer[: start + size]
-            future, _ = self.pending.popleft()
+            future, _, name = self.pending.popleft()
+            self._cpu.add(name, seconds)
             if not future.done():
                 if ok:
                     future.set_result(value)
@@ -179,7 +208,7 @@ class _Worker(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.alive = False
         while self.pending:
-            future, url = self.pending.popleft()
+            future, url, _ = self.pending.popleft()
             if not future.done():
                 future.set_exception(
                     WorkerError(url, "the worker process reading it died; will retry next run")
@@ -201,6 +230,8 @@ class Workers:
 
     def __init__(self, workers: int):
         self.workers = max(0, workers)
+        self.cpu = CallCpu()
+        """CPU spent in the calls, wherever they ran."""
         self._running: list[_Worker] = []
         self._starting: asyncio.Future[list[_Worker]] | None = None
         self._stopped: list[_Worker] = []
@@ -235,7 +266,11 @@ class Workers:
                 self._started(self._starting.result())
         worker = min(self._running, key=lambda w: len(w.pending), default=None)
         if worker is None:
-            return call()
+            started = time.thread_time()
+            try:
+                return call()
+            finally:
+                self.cpu.add(_name(call), time.thread_time() - started)
         return await worker.send(call, url)
 
     def _forget_dead(self) -> None:
@@ -262,7 +297,9 @@ class Workers:
         loop = asyncio.get_running_loop()
         workers = []
         for process, channel in spawned:
-            _, worker = await loop.connect_accepted_socket(partial(_Worker, process), channel)
+            _, worker = await loop.connect_accepted_socket(
+                partial(_Worker, process, self.cpu), channel
+            )
             workers.append(worker)
         return workers
 

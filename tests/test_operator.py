@@ -130,6 +130,15 @@ def test_report_file_has_the_documented_schema(project: Project) -> None:
     assert len(alerts["written"]) == 1 and alerts["written"][0].endswith(".md")
     assert rss["ok"] is True and rss["duplicates"] == 1
     assert rss["seconds"] >= 0
+    # CPU spent reading documents, by what read them: the two feeds, the three pages fetched
+    # (the fourth answered 503; the duplicate's was not fetched).
+    reading = report["reading"]
+    assert {name: item["calls"] for name, item in reading.items()} == {
+        "parse_google_alerts": 1,
+        "parse_feed": 1,
+        "read_page": 3,
+    }
+    assert reading["read_page"]["cpu_seconds"] > 0
     assert not list((project.path / "out").glob(".tmp-*"))
 
 
