@@ -56,7 +56,7 @@ _BREAKING_SPACE = re.compile(r"[^\S\xa0]{2,}|[^\S\xa0 ]")
 # lone surrogates (not encodable in UTF-8); the noncharacters U+FFFE and U+FFFF.
 _UNWANTED = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 LIQUID_OUTPUT = "{{"
-"""Opens Liquid output; a body holding it is wrapped in {% raw %} (`{%` is always escaped)."""
+"""Opens Liquid output; a paragraph holding it is wrapped in {% raw %} (`{%` is always escaped)."""
 _URL_DROPPED = re.compile(r"[\t\n\r]")
 _HTTP_URL = re.compile(r"https?://", re.IGNORECASE)
 _DIGEST_SUFFIX = re.compile(r"-[0-9a-f]{8}$")
@@ -270,11 +270,14 @@ def render_post(
         texts += [article.title, article.summary, *article.blocks]
     parts += [paragraph for text in texts if text and (paragraph := markdown_text(text))]
 
-    body = "".join(f"{part}\n\n" for part in parts)
-    if LIQUID_OUTPUT in body:
-        # Jekyll runs posts through Liquid: keep a source's `{{` literal. No `{%` is left in the
-        # text (escaped as `&#123;%`), so nothing inside can end the raw block early.
-        body = "{% raw %}\n" + body + "{% endraw %}\n"
+    # Jekyll runs posts through Liquid: a paragraph holding a source's `{{` is kept literal in a
+    # raw block of its own. No `{%` is left in the text (escaped as `&#123;%`), so nothing inside
+    # can end the block early; and one block per paragraph keeps Jekyll's excerpt (the first
+    # paragraph) from cutting a block in two.
+    body = "".join(
+        f"{{% raw %}}{part}{{% endraw %}}\n\n" if LIQUID_OUTPUT in part else f"{part}\n\n"
+        for part in parts
+    )
     content = "\n".join(front) + "\n" + body
     headline = article.title if article and article.title else entry_title
     return Post(

@@ -94,6 +94,8 @@ def built(project: Project, tmp_path: Path) -> tuple[Path, Path]:
     )
     assert build.returncode == 0, build.stdout + build.stderr
     assert "Error" not in build.stderr, build.stderr
+    # A post's excerpt (its first paragraph) never cuts a {% raw %} block in two.
+    assert "Excerpt modified" not in build.stdout + build.stderr, build.stdout + build.stderr
     return site / "_posts", out
 
 
