@@ -7,6 +7,7 @@ state, and the run goes on. A failed entry is not marked seen, so the next run r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -408,7 +409,7 @@ class Run:
         if not self.dry_run:
             try:
                 staged = await self._stage(post)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # ValueError: text the file cannot encode
                 self._write_failed(source, entry, report, post.filename, exc)
                 return None
             post = post_head(post)
@@ -557,7 +558,8 @@ class Run:
             for (_, staged), result in zip(batch, results, strict=True):
                 if staged.cancelled():
                     if isinstance(result, Path):
-                        result.unlink(missing_ok=True)
+                        with contextlib.suppress(OSError):
+                            result.unlink(missing_ok=True)
                 elif isinstance(result, Path):
                     staged.set_result(result)
                 else:

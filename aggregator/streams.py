@@ -14,7 +14,7 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Coroutine, Iterable
-from typing import Any
+from typing import Any, cast
 
 import httpcore
 
@@ -37,8 +37,8 @@ class _Protocol(asyncio.Protocol):
         self._writing_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A cast, not an isinstance check: uvloop's transports do not derive from asyncio's.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.buffer.append(data)
@@ -85,12 +85,14 @@ class _Protocol(asyncio.Protocol):
             self._reader = None
 
     async def drained(self, timeout: float | None) -> None:
-        """Wait until the transport takes more data: TimeoutError past `timeout` seconds."""
+        """Wait until the transport has taken the data written: TimeoutError past `timeout`
+        seconds in all (a peer that reads a little at a time does not restart the clock)."""
         loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         while self._writing_paused and self.error is None and not self._closed():
             self._writer = waiter = loop.create_future()
             try:
-                await _wait(loop, waiter, timeout)
+                await _wait(loop, waiter, None if deadline is None else deadline - loop.time())
             finally:
                 self._writer = None
 
@@ -104,7 +106,7 @@ async def _wait(
     if timeout is None:
         await waiter
         return
-    timer = loop.call_later(timeout, _expire, waiter)
+    timer = loop.call_later(max(0.0, timeout), _expire, waiter)
     try:
         await waiter
     finally:
@@ -159,7 +161,10 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.WriteError(str(protocol.error) or type(protocol.error).__name__)
 
     async def aclose(self) -> None:
-        self._transport.close()
+        # Not close(): that waits for the peer to take what is still buffered (never, after a
+        # write timeout) and, over TLS, for its close_notify. httpcore's anyio backend does not
+        # wait either.
+        self._transport.abort()
 
     async def start_tls(
         self,
@@ -169,22 +174,24 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
         try:
-            transport = await loop.start_tls(
-                self._transport,
-                self._protocol,
-                ssl_context,
-                server_hostname=server_hostname,
-                ssl_handshake_timeout=timeout,
-            )
+            # Timed here: asyncio's own handshake timeout ends in a ConnectionAbortedError,
+            # which could not be told from a refusal.
+            async with asyncio.timeout(timeout):
+                transport = await loop.start_tls(
+                    self._transport,
+                    self._protocol,
+                    ssl_context,
+                    server_hostname=server_hostname,
+                    ssl_handshake_timeout=None if timeout is None else timeout + 1.0,
+                )
         except TimeoutError:
             self._transport.abort()
             raise httpcore.ConnectTimeout("timed out in the TLS handshake") from None
         except (OSError, ssl.SSLError, ConnectionError) as exc:
             self._transport.abort()
             raise httpcore.ConnectError(str(exc)) from exc
-        assert isinstance(transport, asyncio.Transport)
-        self._protocol.transport = transport
-        return AsyncioStream(transport, self._protocol)
+        self._protocol.transport = cast(asyncio.Transport, transport)
+        return AsyncioStream(self._protocol.transport, self._protocol)
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":
@@ -245,9 +252,8 @@ async def _open(
         raise httpcore.ConnectTimeout(f"timed out connecting to {target}") from None
     except OSError as exc:
         raise httpcore.ConnectError(str(exc)) from exc
-    assert isinstance(transport, asyncio.Transport)
     raw: socket.socket | None = transport.get_extra_info("socket")
     if raw is not None:
         for option in socket_options or ():
             raw.setsockopt(*option)
-    return AsyncioStream(transport, protocol)
+    return AsyncioStream(cast(asyncio.Transport, transport), protocol)

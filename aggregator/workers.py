@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from aggregator.charset import decode_document
 from aggregator.config import ArticleRules
@@ -40,6 +40,8 @@ MAX_AUTO_WORKERS = 4
 START_AFTER = 8
 """Calls run in this process before the workers are started: a run with a few documents to read
 (a daemon's job for one source) is over before starting them (about 0.3 s of CPU) pays off."""
+IN_FLIGHT = 2
+"""Calls sent to a worker at once: the one it runs and the next, so that it never waits."""
 START_TIMEOUT = 60.0
 """Seconds a worker may take to start (importing the extractor, on a slow disk)."""
 STOP_TIMEOUT = 5.0
@@ -103,6 +105,8 @@ def _serve(channel: socket.socket) -> None:
         started = time.thread_time()
         try:
             reply: tuple[bool, object, float] = (True, pickle.loads(message)(), 0.0)
+        except StopIteration as exc:  # an asyncio future cannot carry it (nor can a coroutine)
+            reply = (False, RuntimeError(f"call raised StopIteration: {exc!r}"), 0.0)
         except Exception as exc:
             reply = (False, exc, 0.0)
         reply = (*reply[:2], time.thread_time() - started)
@@ -154,8 +158,15 @@ class _Worker(asyncio.Protocol):
     """The run's end of one worker's channel: calls are sent framed and pickled, and their
     results come back in the order sent."""
 
-    def __init__(self, process: multiprocessing.process.BaseProcess, cpu: CallCpu):
+    def __init__(
+        self,
+        process: multiprocessing.process.BaseProcess,
+        cpu: CallCpu,
+        freed: Callable[[], None],
+    ):
         self.process = process
+        self._freed = freed
+        """Called when a call is done or the worker dies: a call waiting for a worker may go."""
         self.transport: asyncio.WriteTransport | None = None
         self.pending: collections.deque[tuple[asyncio.Future[Any], str, str]] = collections.deque()
         """(future, URL, function name) of each call sent, in order."""
@@ -173,8 +184,7 @@ class _Worker(asyncio.Protocol):
         return future
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.WriteTransport, transport)  # uvloop's are not asyncio's
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer
@@ -199,14 +209,20 @@ class _Worker(asyncio.Protocol):
             del buffer[: start + size]
             future, _, name = self.pending.popleft()
             self._cpu.add(name, seconds)
-            if not future.done():
+            self._freed()
+            if future.done():
+                continue
+            try:
                 if ok:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
+            except Exception as exc:  # not an exception asyncio takes (StopIteration, ...)
+                future.set_exception(RuntimeError(f"unusable reply {value!r}: {exc!r}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.alive = False
+        self._freed()
         while self.pending:
             future, url, _ = self.pending.popleft()
             if not future.done():
@@ -236,6 +252,9 @@ class Workers:
         self._starting: asyncio.Future[list[_Worker]] | None = None
         self._stopped: list[_Worker] = []
         self._calls = 0
+        self._closed = False
+        self._free: asyncio.Future[None] | None = None
+        """Resolved when a worker may take a call again (one is done, or a worker died)."""
 
     async def __aenter__(self) -> Workers:
         return self
@@ -258,20 +277,32 @@ class Workers:
         functools.partial of a module's function), or what it raised; WorkerError naming `url`
         when its worker died."""
         self._calls += 1
-        self._forget_dead()
-        if not self._running and self.workers and self._calls > START_AFTER:
-            self._begin_start()
-            assert self._starting is not None
-            if self._starting.done():
-                self._started(self._starting.result())
-        worker = min(self._running, key=lambda w: len(w.pending), default=None)
-        if worker is None:
-            started = time.thread_time()
-            try:
-                return call()
-            finally:
-                self.cpu.add(_name(call), time.thread_time() - started)
-        return await worker.send(call, url)
+        while True:
+            self._forget_dead()
+            starts = not self._running and self.workers and not self._closed
+            if starts and self._calls > START_AFTER:
+                self._begin_start()
+                assert self._starting is not None
+                if self._starting.done():
+                    self._started(self._starting.result())
+            worker = min(self._running, key=lambda w: len(w.pending), default=None)
+            if worker is None:
+                started = time.thread_time()
+                try:
+                    return call()
+                finally:
+                    self.cpu.add(_name(call), time.thread_time() - started)
+            if len(worker.pending) < IN_FLIGHT:
+                return await worker.send(call, url)
+            # Every worker has its hands full: the call waits here, not pickled into a socket
+            # buffer (a second copy of its page).
+            if self._free is None or self._free.done():
+                self._free = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._free)
+
+    def _worker_freed(self) -> None:
+        if self._free is not None and not self._free.done():
+            self._free.set_result(None)
 
     def _forget_dead(self) -> None:
         """Stop sending calls to workers that died. Once none is left, the next call starts
@@ -296,11 +327,18 @@ class Workers:
         spawned = await asyncio.to_thread(self._spawn)
         loop = asyncio.get_running_loop()
         workers = []
-        for process, channel in spawned:
-            _, worker = await loop.connect_accepted_socket(
-                partial(_Worker, process, self.cpu), channel
-            )
-            workers.append(worker)
+        try:
+            for process, channel in spawned:
+                _, worker = await loop.connect_accepted_socket(
+                    partial(_Worker, process, self.cpu, self._worker_freed), channel
+                )
+                workers.append(worker)
+        except Exception as exc:
+            log.warning("cannot start worker processes (%r); working in this process", exc)
+            for worker in workers:
+                worker.close()
+            await asyncio.to_thread(_stop, spawned)
+            return []
         return workers
 
     def _spawn(self) -> list[tuple[multiprocessing.process.BaseProcess, socket.socket]]:
@@ -340,7 +378,9 @@ class Workers:
         return spawned
 
     async def aclose(self) -> None:
-        """Stop the workers: their channels closed, they exit; waited for."""
+        """Stop the workers: their channels closed, they exit; waited for. Calls made after
+        this run in this process."""
+        self._closed = True
         if self._starting is not None:
             self._running = self._running or await self._starting
             self._starting = None

@@ -89,13 +89,14 @@ def stage_post(posts_dir: Path, post: Post) -> Path:
     return _write_temp(posts_dir, post.content.encode("utf-8"))
 
 
-def stage_posts(posts_dir: Path, posts: list[Post]) -> list[Path | OSError]:
-    """stage_post for each post: its temporary file, or the error that stopped it."""
-    staged: list[Path | OSError] = []
+def stage_posts(posts_dir: Path, posts: list[Post]) -> list[Path | Exception]:
+    """stage_post for each post: its temporary file, or the error that stopped it (one post's
+    error is its own: the others are staged all the same)."""
+    staged: list[Path | Exception] = []
     for post in posts:
         try:
             staged.append(stage_post(posts_dir, post))
-        except OSError as exc:
+        except Exception as exc:
             staged.append(exc)
     return staged
 

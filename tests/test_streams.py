@@ -173,6 +173,49 @@ def test_keep_alive_connection_closed_by_the_server_is_not_reused() -> None:
     assert len(connections) == 2
 
 
+def test_tls_handshake_timeout_is_a_connect_timeout(
+    silent_server: tuple[int, list[socket.socket]], authority: trustme.CA
+) -> None:
+    """A server that takes the connection and never answers the TLS handshake."""
+    port, _ = silent_server
+
+    async def main() -> None:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        await stream.start_tls(client_context(authority), "localhost", timeout=0.3)
+
+    with pytest.raises(httpcore.ConnectTimeout):
+        asyncio.run(main())
+
+
+def test_closing_after_a_write_timeout_closes_the_socket_at_once() -> None:
+    """A peer that stops reading: after the write timeout, aclose() drops what is still
+    buffered and closes the socket (close() would wait for the peer to read it, maybe never)."""
+
+    async def main() -> int:
+        held = []
+
+        async def take(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            held.append(writer)  # kept open, never read
+
+        server = await asyncio.start_server(take, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        raw = stream.get_extra_info("socket")
+        with pytest.raises(httpcore.WriteTimeout):
+            while True:
+                await stream.write(b"x" * 1_000_000, timeout=0.3)
+        await stream.aclose()
+        await asyncio.sleep(0.2)
+        fileno = int(raw.fileno())
+        for writer in held:
+            writer.transport.abort()
+        server.close()
+        await server.wait_closed()
+        return fileno
+
+    assert asyncio.run(main()) == -1
+
+
 def test_connection_refused_is_a_connect_error() -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]

@@ -95,6 +95,57 @@ def test_a_worker_killed_between_calls_gets_no_more_calls() -> None:
     asyncio.run(go())
 
 
+def test_a_call_raising_stop_iteration_fails_alone() -> None:
+    """asyncio futures cannot carry StopIteration: it comes back as a RuntimeError, and the
+    worker and the calls around it go on."""
+
+    async def go() -> None:
+        async with Workers(1) as workers:
+            assert await workers.start()
+            pid = await workers.run(os.getpid, "x")
+            calls = [
+                workers.run(partial(pow, 3, 2), "a"),
+                workers.run(partial(next, iter(())), "b"),
+                workers.run(partial(pow, 4, 2), "c"),
+            ]
+            first, failed, last = await asyncio.wait_for(
+                asyncio.gather(*calls, return_exceptions=True), 10
+            )
+            assert (first, last) == (9, 16)
+            assert isinstance(failed, RuntimeError) and "StopIteration" in str(failed)
+            assert await workers.run(os.getpid, "x") == pid
+
+    asyncio.run(go())
+
+
+def test_many_calls_at_once_all_come_back() -> None:
+    """More calls than the workers take at once wait their turn here, then run there."""
+
+    async def go() -> None:
+        async with Workers(2) as workers:
+            assert await workers.start()
+            results = await asyncio.wait_for(
+                asyncio.gather(*(workers.run(partial(pow, n, 2), str(n)) for n in range(60))), 30
+            )
+            assert results == [n * n for n in range(60)]
+            assert sum(workers.cpu.calls.values()) == 60
+
+    asyncio.run(go())
+
+
+def test_calls_after_aclose_run_here() -> None:
+    async def go() -> None:
+        workers = Workers(1)
+        assert await workers.start()
+        await workers.aclose()
+        for _ in range(20):  # past START_AFTER: no new workers are started
+            assert await workers.run(os.getpid, "x") == os.getpid()
+        await asyncio.sleep(1.5)  # time enough for workers to start, were they started
+        assert await workers.run(os.getpid, "x") == os.getpid()
+
+    asyncio.run(go())
+
+
 def test_no_workers_means_this_process() -> None:
     async def go() -> None:
         async with Workers(0) as workers:
