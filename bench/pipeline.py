@@ -420,7 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     server = TestServer()
     bodies = serve_site(server, n, m, args.latency)
     server.start()
-    folder = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    # Nothing is deleted until the end: ext4 skips inodes freed in the last minutes when it
+    # allocates new ones, so files deleted just before a run make each post's file dearer to
+    # create (up to 0.7 ms of CPU instead of 0.02 on this machine).
+    root = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    folder = root / "project-1"
+    folder.mkdir()
     try:
         write_config(folder, server, n, args)
         command = [sys.executable, "-m", "aggregator"]
@@ -433,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         first_max = 0
         for attempt in range(max(1, args.repeat)):
             if attempt:  # each run 1 starts from a new project: no state, no posts
-                shutil.rmtree(folder)
+                folder = root / f"project-{attempt + 1}"
                 folder.mkdir()
                 write_config(folder, server, n, args)
             before = len(server.requests)
@@ -474,11 +479,9 @@ def main(argv: list[str] | None = None) -> int:
         written = len(list((folder / "posts").glob("*.md")))
 
         extraction = extraction_cpu(bodies)
-        files = Path(tempfile.mkdtemp(prefix="bench-files-", dir=folder.parent))
-        try:
-            stages = stages_cpu(n, m, bodies, files)
-        finally:
-            shutil.rmtree(files)
+        files = root / "post-files"
+        files.mkdir()
+        stages = stages_cpu(n, m, bodies, files)
         per_get = http_cpu(server, n, m, args)
         baseline = None
         if args.baseline_sources > 0:
@@ -587,11 +590,9 @@ def main(argv: list[str] | None = None) -> int:
     if first.returncode or second.returncode:
         print("\nstderr of the runs:\n" + first.stderr[-2000:] + second.stderr[-2000:])
     if args.keep:
-        print(f"\nproject folder: {folder}")
+        print(f"\nproject folders: {root}")
     else:
-        for path in sorted(folder.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        folder.rmdir()
+        shutil.rmtree(root)
     return 0 if first.returncode == 0 and second.returncode == 0 else 1
 
 
