@@ -17,6 +17,7 @@ private one to the connection (DNS rebinding).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import heapq
 import ipaddress
@@ -347,15 +348,23 @@ class PoolPerHost(httpx.AsyncBaseTransport):
 class Slots:
     """A semaphore shared by groups of waiters (hosts). Waiters without a group go first, in
     arrival order; then the group that `size` says is largest at that moment (its work left),
-    its waiters lowest `priority` first; between groups of one size, the lowest priority."""
+    its waiters lowest `priority` first; between groups of one size, the lowest priority.
+
+    A group's size may change at any time: tell with `resized(group)`. The groups are kept in a
+    heap by (-size, priority, arrival) of their first waiter, refreshed on every change, so that
+    a slot is handed on in logarithmic time, however many groups wait.
+    """
 
     def __init__(self, limit: int, size: Callable[[str], int] = lambda group: 0):
         self._free = limit
         self._size = size
-        self._first: list[tuple[int, asyncio.Future[None]]] = []
+        self._first: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
         """(arrival, waiter) of the waiters without a group."""
         self._groups: dict[str, list[tuple[int, int, asyncio.Future[None]]]] = {}
         """Group -> (priority, arrival, waiter) of its waiters, a heap."""
+        self._order: list[tuple[int, int, int, str]] = []
+        """(-size, priority, arrival, group) for each group's first waiter, a heap; entries
+        that no longer match their group are skipped when they come up."""
         self._arrivals = itertools.count()
 
     async def acquire(self, priority: int = 0, group: str | None = None) -> None:
@@ -367,9 +376,10 @@ class Slots:
         if group is None:
             self._first.append((next(self._arrivals), waiter))
         else:
-            heapq.heappush(
-                self._groups.setdefault(group, []), (priority, next(self._arrivals), waiter)
-            )
+            heap = self._groups.setdefault(group, [])
+            heapq.heappush(heap, (priority, next(self._arrivals), waiter))
+            if heap[0][2] is waiter:
+                self._enter(group)
         try:
             await waiter
         except asyncio.CancelledError:
@@ -379,32 +389,49 @@ class Slots:
                 self._forget(waiter, group)
             raise
 
+    def resized(self, group: str) -> None:
+        """`size(group)` has changed (a no-op for a group with no waiter)."""
+        self._enter(group)
+
+    def _enter(self, group: str) -> None:
+        heap = self._groups.get(group)
+        if heap:
+            priority, arrival, _ = heap[0]
+            heapq.heappush(self._order, (-self._size(group), priority, arrival, group))
+
     def _forget(self, waiter: asyncio.Future[None], group: str | None) -> None:
         if group is None:
-            self._first = [item for item in self._first if item[1] is not waiter]
+            self._first = collections.deque(item for item in self._first if item[1] is not waiter)
             return
         left = [item for item in self._groups.get(group, []) if item[2] is not waiter]
         if left:
             heapq.heapify(left)
             self._groups[group] = left
+            self._enter(group)
         else:
             self._groups.pop(group, None)
 
     def release(self) -> None:
         """Hand the slot to the next waiter, or free it."""
-        if self._first:
-            self._first.pop(0)[1].set_result(None)
-            return
-        if self._groups:
-            # A scan of the groups waiting: their sizes change with every request they make.
-            group = min(
-                self._groups,
-                key=lambda name: (-self._size(name), self._groups[name][0][:2]),
-            )
-            heap = self._groups[group]
+        while self._first:
+            waiter = self._first.popleft()[1]
+            if not waiter.cancelled():  # cancelled, its task not yet told: skipped
+                waiter.set_result(None)
+                return
+        while self._order:
+            negative_size, priority, arrival, group = heapq.heappop(self._order)
+            heap = self._groups.get(group)
+            if not heap or heap[0][:2] != (priority, arrival):
+                continue  # that waiter is gone: the group's current first has its own entry
+            if -negative_size != self._size(group):
+                self._enter(group)  # a change not told: judged again at its size now
+                continue
             waiter = heapq.heappop(heap)[2]
-            if not heap:
+            if heap:
+                self._enter(group)
+            else:
                 del self._groups[group]
-            waiter.set_result(None)
-            return
+            if not waiter.cancelled():
+                waiter.set_result(None)
+                return
         self._free += 1

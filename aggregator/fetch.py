@@ -544,10 +544,12 @@ class Fetcher:
                 self._forget_idle_hosts()
             slot = self._hosts[host] = _Host(asyncio.Semaphore(self._per_host_limit))
         slot.users += 1
+        self._total.resized(host)
         try:
             await slot.slots.acquire()
         except BaseException:
             slot.users -= 1
+            self._total.resized(host)
             raise
         delay = self._delay(url)
         now = time.monotonic()
@@ -564,6 +566,7 @@ class Fetcher:
         slot = self._hosts[host]
         slot.slots.release()
         slot.users -= 1
+        self._total.resized(host)
         if slot.users == 0 and slot.next_start <= time.monotonic():
             del self._hosts[host]
 

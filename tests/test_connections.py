@@ -5,6 +5,9 @@ beyond the number kept, and the address guard in the pools' network backend."""
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
+import random
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler
@@ -237,3 +240,104 @@ def test_slots_go_to_the_lowest_priority_first_and_cancelled_waiters_are_skipped
         return order
 
     assert asyncio.run(go()) == ["first", "next", "tie", "late"]
+
+
+class _ScanSlots:
+    """Slots as first written (every group scanned on each release): the reference order."""
+
+    def __init__(self, limit: int, size: Callable[[str], int]):
+        self._free = limit
+        self._size = size
+        self._first: list[tuple[int, asyncio.Future[None]]] = []
+        self._groups: dict[str, list[tuple[int, int, asyncio.Future[None]]]] = {}
+        self._arrivals = itertools.count()
+
+    async def acquire(self, priority: int = 0, group: str | None = None) -> None:
+        if self._free > 0 and not self._first and not self._groups:
+            self._free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        if group is None:
+            self._first.append((next(self._arrivals), waiter))
+        else:
+            heapq.heappush(
+                self._groups.setdefault(group, []), (priority, next(self._arrivals), waiter)
+            )
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if group is None:
+                self._first = [item for item in self._first if item[1] is not waiter]
+            else:
+                left = [item for item in self._groups.get(group, []) if item[2] is not waiter]
+                heapq.heapify(left)
+                if left:
+                    self._groups[group] = left
+                else:
+                    self._groups.pop(group, None)
+            raise
+
+    def resized(self, group: str) -> None:
+        pass
+
+    def release(self) -> None:
+        if self._first:
+            self._first.pop(0)[1].set_result(None)
+            return
+        if self._groups:
+            group = min(
+                self._groups, key=lambda name: (-self._size(name), self._groups[name][0][:2])
+            )
+            heap = self._groups[group]
+            waiter = heapq.heappop(heap)[2]
+            if not heap:
+                del self._groups[group]
+            waiter.set_result(None)
+            return
+        self._free += 1
+
+
+def _grant_order(kind: type, seed: int) -> list[int]:
+    """The order in which `kind` (Slots or the reference) hands out slots over a random run of
+    acquires, releases, group size changes and cancellations."""
+    rng = random.Random(seed)
+
+    async def go() -> list[int]:
+        sizes = dict.fromkeys("abcde", 0)
+        slots = kind(2, size=sizes.__getitem__)
+        granted: list[int] = []
+        tasks: dict[int, asyncio.Task[None]] = {}
+
+        async def take(number: int, priority: int, group: str | None) -> None:
+            await slots.acquire(priority, group)
+            granted.append(number)
+
+        for step in range(300):
+            action = rng.random()
+            waiting = [n for n, t in tasks.items() if not t.done()]
+            if action < 0.45:
+                group = rng.choice([None, *"abcde"]) if rng.random() < 0.9 else None
+                tasks[step] = asyncio.create_task(take(step, rng.randrange(20), group))
+            elif action < 0.7:
+                slots.release()
+            elif action < 0.9:
+                group = rng.choice("abcde")
+                sizes[group] += rng.choice((-1, 1, 2))
+                slots.resized(group)
+            elif waiting:
+                tasks[rng.choice(waiting)].cancel()
+            for _ in range(3):
+                await asyncio.sleep(0)
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        return granted
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_slots_hand_out_in_the_order_of_a_full_scan(seed: int) -> None:
+    """The heap of groups picks the waiter a scan of every group would, size changes and
+    cancellations included."""
+    assert _grant_order(Slots, seed) == _grant_order(_ScanSlots, seed)
