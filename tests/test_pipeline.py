@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import frontmatter
 
+from aggregator.models import Post
 from aggregator.render import unique_filename
-from aggregator.write import linked_url
+from aggregator.write import linked_url, stage_posts
 from tests.conftest import (
     ALERTS_SOURCE,
     DATA,
@@ -304,3 +306,19 @@ def test_a_posts_dir_that_is_a_file_is_a_configuration_error(project: Project) -
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert "posts_dir" in result.stderr and "not a folder" in result.stderr
+
+
+def test_a_post_that_cannot_be_staged_fails_alone(tmp_path: Path) -> None:
+    """Posts are staged in batches: one that cannot be written (here, text UTF-8 cannot encode)
+    gets its error, the others their files, and it leaves no file behind."""
+    day = datetime(2026, 1, 5, tzinfo=UTC)
+    posts = [
+        Post("a.md", "first\n", "https://a.vn/1", day),
+        Post("b.md", "lone \ud800 surrogate\n", "https://a.vn/2", day),
+        Post("c.md", "third\n", "https://a.vn/3", day),
+    ]
+    first, failed, third = stage_posts(tmp_path, posts)
+    assert isinstance(failed, UnicodeEncodeError)
+    assert isinstance(first, Path) and first.read_text(encoding="utf-8") == "first\n"
+    assert isinstance(third, Path) and third.read_text(encoding="utf-8") == "third\n"
+    assert sorted(tmp_path.iterdir()) == sorted([first, third])
