@@ -12,7 +12,6 @@ import asyncio
 import random
 import socket
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -60,14 +59,6 @@ def resolver(monkeypatch: pytest.MonkeyPatch) -> Resolver:
     fake = Resolver()
     monkeypatch.setattr(socket, "getaddrinfo", fake.getaddrinfo)
     return fake
-
-
-@pytest.fixture
-def server() -> Iterator[TestServer]:
-    srv = TestServer()
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 def fetch(url: str, **options: Any) -> Page:

@@ -9,7 +9,7 @@ import heapq
 import itertools
 import random
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -25,14 +25,6 @@ from aggregator.connections import (
     Slots,
 )
 from tests.server import Response, TestServer
-
-
-@pytest.fixture
-def server() -> Iterator[TestServer]:
-    srv = TestServer()
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 def record_port(

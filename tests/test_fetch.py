@@ -12,7 +12,7 @@ import itertools
 import random
 import unicodedata
 import zlib
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -29,14 +29,6 @@ HOST = "https://news.example/"
 OTHER = "https://other.example/"
 VTC_PAGE = read_page(DATA / "articles" / "vtcnews.vn" / "sample_article.html.gz")
 CANTHO_PAGE = read_page(DATA / "articles" / "baocantho.com.vn" / "a196670.html")
-
-
-@pytest.fixture
-def server() -> Iterator[TestServer]:
-    srv = TestServer()
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 def fetcher(server: TestServer, **options: Any) -> Fetcher:
