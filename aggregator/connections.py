@@ -140,10 +140,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             )
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        addresses = await resolve_host(host, port, timeout)
-        for address in addresses:
-            if not is_public_address(address):
-                raise BlockedAddressError(host, address)
+        addresses = await public_addresses(host, port, timeout)
         failure: Exception | None = None
         for address in addresses:
             left = None if deadline is None else deadline - loop.time()
@@ -185,6 +182,15 @@ async def resolve_host(host: str, port: int, timeout: float | None) -> list[str]
     except (OSError, UnicodeError) as exc:
         raise UnresolvableHostError(host, str(exc)) from None
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def public_addresses(host: str, port: int, timeout: float | None) -> list[str]:
+    """resolve_host's addresses, all public; BlockedAddressError naming the first that is not."""
+    addresses = await resolve_host(host, port, timeout)
+    for address in addresses:
+        if not is_public_address(address):
+            raise BlockedAddressError(host, address)
+    return addresses
 
 
 # httpcore's errors as httpx's, most specific first along the MRO. httpx does the same inside
@@ -358,8 +364,8 @@ class Slots:
     def __init__(self, limit: int, size: Callable[[str], int] = lambda group: 0):
         self._free = limit
         self._size = size
-        self._first: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
-        """(arrival, waiter) of the waiters without a group."""
+        self._first: collections.deque[asyncio.Future[None]] = collections.deque()
+        """The waiters without a group, in arrival order."""
         self._groups: dict[str, list[tuple[int, int, asyncio.Future[None]]]] = {}
         """Group -> (priority, arrival, waiter) of its waiters, a heap."""
         self._order: list[tuple[int, int, int, str]] = []
@@ -374,7 +380,7 @@ class Slots:
             return
         waiter = asyncio.get_running_loop().create_future()
         if group is None:
-            self._first.append((next(self._arrivals), waiter))
+            self._first.append(waiter)
         else:
             heap = self._groups.setdefault(group, [])
             heapq.heappush(heap, (priority, next(self._arrivals), waiter))
@@ -401,7 +407,7 @@ class Slots:
 
     def _forget(self, waiter: asyncio.Future[None], group: str | None) -> None:
         if group is None:
-            self._first = collections.deque(item for item in self._first if item[1] is not waiter)
+            self._first = collections.deque(item for item in self._first if item is not waiter)
             return
         left = [item for item in self._groups.get(group, []) if item[2] is not waiter]
         if left:
@@ -414,7 +420,7 @@ class Slots:
     def release(self) -> None:
         """Hand the slot to the next waiter, or free it."""
         while self._first:
-            waiter = self._first.popleft()[1]
+            waiter = self._first.popleft()
             if not waiter.cancelled():  # cancelled, its task not yet told: skipped
                 waiter.set_result(None)
                 return

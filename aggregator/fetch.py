@@ -45,7 +45,7 @@ from aggregator.connections import (
     is_ip_address,
     is_public_address,
     origin_of,
-    resolve_host,
+    public_addresses,
 )
 from aggregator.errors import BlockedURLError, FetchError
 from aggregator.robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsStore, agent_token
@@ -457,14 +457,13 @@ class Fetcher:
         # Connections to a trusted mirror's host and port are not checked, so a URL there
         # outside the trusted prefixes is checked here, by a lookup of its own.
         try:
-            addresses = await resolve_host(host, port, self.timeout)
+            await public_addresses(host, port, self.timeout)
+        except BlockedAddressError as exc:
+            raise BlockedURLError(url, _refusal(exc.host, exc.address)) from None
         except UnresolvableHostError as exc:
             raise FetchError(url, str(exc)) from None
         except httpcore.ConnectTimeout as exc:
             raise _Retryable(url, str(exc)) from None
-        for address in addresses:
-            if not is_public_address(address):
-                raise BlockedURLError(url, _refusal(host, address))
 
     async def _fetch_once(
         self,

@@ -42,10 +42,23 @@ class Selector:
 
 
 def collapse(text: str) -> str:
-    """Collapse every run of whitespace (no-break spaces included) to one space and strip."""
-    # str.split() splits on exactly the characters regex \s matches in str patterns (both use
-    # str.isspace()), in a third of the time of a substitution.
-    return " ".join(text.split())
+    """Collapse every run of whitespace (no-break spaces included) to one space and strip.
+
+    When newlines, tabs and no-break spaces are the text's only whitespace besides spaces (most
+    article text), the runs are merged in place, twice as fast as splitting it into words."""
+    if not text.isprintable():
+        # str.replace is much faster than str.translate here.
+        text = text.replace("\n", " ").replace("\t", " ").replace("\r", " ").replace("\xa0", " ")
+        if not text.isprintable():
+            # Other whitespace (every whitespace character but the space is unprintable), or
+            # unprintable characters that are not whitespace. str.split() splits on exactly the
+            # characters regex \s matches in str patterns (both use str.isspace()).
+            return " ".join(text.split())
+    # Printable: spaces are its only whitespace.
+    text = text.strip(" ")
+    while "  " in text:
+        text = text.replace("  ", " ")
+    return text
 
 
 def _split_top_level(text: str) -> list[str]:

@@ -182,9 +182,9 @@ class State:
         new post against thousands of stored ones must not read them all from SQLite each time."""
         self._published: list[str] = []
         self._fingerprints: list[StoredFingerprint] = []
-        self._fingerprinted: set[str] = set()
-        """The files of `_fingerprints`."""
         """The fingerprints of `_window` in the order of `fingerprints_between`, and their dates."""
+        self._fingerprinted: set[str] = set()
+        """The files of `_fingerprints` (a file not among them needs no scan to be replaced)."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30)

@@ -23,7 +23,6 @@ from aggregator.extraction.body import (
     SCANNED,
     Block,
     Content,
-    collapse_text,
     extract_body,
     text_blocks,
 )
@@ -38,7 +37,7 @@ from aggregator.extraction.metadata import (
 )
 from aggregator.models import Article
 from aggregator.nesting import flatten_deep_nesting
-from aggregator.selectors import node_text, parse_selector, select_first, select_nodes
+from aggregator.selectors import collapse, node_text, parse_selector, select_first, select_nodes
 from aggregator.urls import join_url
 
 if TYPE_CHECKING:
@@ -90,7 +89,7 @@ def _nfc_blocks(blocks: list[str]) -> tuple[str, ...]:
 
 
 def _folded(text: str) -> str:
-    return collapse_text(text).casefold()
+    return collapse(text).casefold()
 
 
 def _same_text(a: str, b: str) -> bool:

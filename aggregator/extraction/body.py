@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from aggregator.selectors import collapse
+
 # Never article text: not scored, not walked.
 JUNK_TAGS = frozenset(
     {
@@ -159,10 +161,12 @@ def tag_ids(names: Iterable[str]) -> frozenset[int]:
     return frozenset(found)
 
 
-_ID = {
-    name: next(iter(tag_ids([name])))
-    for name in ("a", "p", "h1", "br", "hr", "article", "body", "blockquote")
-}
+def tag_id(name: str) -> int:
+    """Lexbor's fixed id of one HTML tag name (see tag_ids)."""
+    return next(iter(tag_ids([name])))
+
+
+_ID = {name: tag_id(name) for name in ("a", "p", "h1", "br", "hr", "article", "body", "blockquote")}
 _A, _P, _H1, _BR, _HR, _ARTICLE, _BODY, _BLOCKQUOTE = _ID.values()
 _PAGE_IDS = tag_ids(("body", "html"))
 _TEXT_CONTAINER_IDS = tag_ids(TEXT_CONTAINERS)
@@ -177,8 +181,7 @@ _TEXT, _COMMENT, _OTHER_NODE = (
 )
 _SKIP_IDS = tag_ids(SKIP_TAGS) | {_COMMENT, _OTHER_NODE}
 _CHROME_IDS = tag_ids(CHROME_TAGS)
-_TAG_SCORE_BY_ID = {next(iter(tag_ids([name]))): score for name, score in TAG_SCORE.items()}
-SCANNED_IDS = tag_ids(PARAGRAPHS | TEXT_CONTAINERS | {"h1"})
+_TAG_SCORE_BY_ID = {tag_id(name): score for name, score in TAG_SCORE.items()}
 """The tags of the elements find_content scores (those matching its scan selector)."""
 
 
@@ -195,24 +198,6 @@ class Block(NamedTuple):
     def link_density(self) -> float:
         """The share of the text that sits inside links."""
         return self.link_chars / len(self.text) if self.text else 0.0
-
-
-def collapse_text(text: str) -> str:
-    """collapse(text) (every whitespace run to one space, stripped), twice as fast on article
-    text: when newlines, tabs and no-break spaces are its only whitespace besides spaces, the
-    runs are merged in place instead of splitting the text into words."""
-    if not text.isprintable():
-        # str.replace is much faster than str.translate here.
-        text = text.replace("\n", " ").replace("\t", " ").replace("\r", " ").replace("\xa0", " ")
-        if not text.isprintable():
-            # Other whitespace (every whitespace character but the space is unprintable), or
-            # unprintable characters that are not whitespace.
-            return " ".join(text.split())
-    # Printable: spaces are its only whitespace.
-    text = text.strip(" ")
-    while "  " in text:
-        text = text.replace("  ", " ")
-    return text
 
 
 def marks(node: LexborNode) -> str:
@@ -379,7 +364,7 @@ def find_content(tree: LexborHTMLParser, scanned: list[LexborNode] | None = None
 
     `scanned` is the body's elements matching SCANNED, in document order, when the caller
     has them already: a scan shared with other readers of the page, whose other elements
-    (of tags not in SCANNED_IDS) come back unscored in Content.others.
+    (of tags other than those SCANNED selects) come back unscored in Content.others.
     """
     body = tree.body
     if body is None:
@@ -581,7 +566,7 @@ def _with_siblings(best: _Candidate, candidates: dict[int, _Candidate]) -> list[
             and not _holds_blocks(sibling)
         ):
             # A paragraph, or a container with no blocks inside (readability reads it as one).
-            text = collapse_text(sibling.text(deep=True))
+            text = collapse(sibling.text(deep=True))
             # The link text (a CSS scan) is read last, only for text that may pass.
             if (
                 len(text) > LONG_SIBLING and _link_chars(sibling) / len(text) < MAX_SIBLING_LINKS
@@ -666,7 +651,7 @@ def text_blocks(
 
     def flush() -> None:
         nonlocal link_chars, leading
-        text = collapse_text("".join(parts))
+        text = collapse("".join(parts))
         parts.clear()
         if text:
             size = len(text)

@@ -20,13 +20,12 @@ from aggregator.extraction.body import (
     BOILERPLATE,
     JUNK_TAGS,
     Block,
-    collapse_text,
     marks,
     tag_ids,
     text_blocks,
 )
 from aggregator.extraction.metadata import Candidate
-from aggregator.selectors import node_text
+from aggregator.selectors import collapse, node_text
 
 # Class words naming the lead shown under the headline (matched anywhere in the class value).
 LEAD_CLASS = re.compile(
@@ -219,7 +218,7 @@ def _near_blocks(blocks: list[Block], root: LexborNode | None) -> _Found:
 def _hinted(nodes: list[LexborNode], title: str | None) -> list[str]:
     found = []
     for node, raw in zip(nodes, _texts(nodes, 2 * LEAD_LENGTH[1], " "), strict=True):
-        text = collapse_text(raw) if raw else ""
+        text = collapse(raw) if raw else ""
         if not LEAD_LENGTH[0] <= len(text) <= LEAD_LENGTH[1] or text == title:
             continue
         words = marks(node)
@@ -270,7 +269,7 @@ def _shown(nodes: list[LexborNode], openings: list[list[str]], title: str | None
         starts = [i for i, word in enumerate(words[: MAX_PREFIX_WORDS + 1]) if word in first_words]
         if not any(words[i : i + len(o)] == o for o in openings for i in starts):
             continue
-        text = collapse_text(raw)
+        text = collapse(raw)
         if not LEAD_LENGTH[0] <= len(text) <= LEAD_LENGTH[1] or text == title:
             continue
         prefix = node.prev

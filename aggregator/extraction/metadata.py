@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from aggregator.extraction.body import tag_ids
+from aggregator.extraction.body import tag_id
 from aggregator.selectors import collapse
 
 ARTICLE_TYPES = frozenset(
@@ -137,7 +137,7 @@ HEAD_NODES = (
 )
 BODY_NODES = "meta[content], script[type='application/ld+json']"
 _META, _SCRIPT, _TITLE, _LINK, _BASE = (
-    next(iter(tag_ids([name]))) for name in ("meta", "script", "title", "link", "base")
+    tag_id(name) for name in ("meta", "script", "title", "link", "base")
 )
 # The date stamps shown in the body, read by shown_times only when the metadata has no date.
 TIME_NODES = "time[datetime], [itemprop=datePublished][datetime]"
